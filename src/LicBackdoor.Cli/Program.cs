@@ -1,5 +1,5 @@
+using LicBackdoor.Cli;
 using LicBackdoor.Runtime;
-using TorchSharp;
+
 NativeSetup.Initialize();
-var x = torch.ones(2, 3);
-Console.WriteLine($"{x.sum().item<float>()} tuned={NativeSetup.AllocatorTuned}");
+return Cli.Run(args);

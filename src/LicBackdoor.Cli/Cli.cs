@@ -1,0 +1,187 @@
+using System.CommandLine;
+using LicBackdoor.Codec;
+using LicBackdoor.Codec.Bitstream;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Data;
+using LicBackdoor.Evaluation;
+using LicBackdoor.Imaging;
+using LicBackdoor.Runtime;
+using LicBackdoor.Weights;
+using Spectre.Console;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Cli;
+
+/// <summary>The <c>licb</c> command line: thin verbs over the library.</summary>
+public static class Cli
+{
+    private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "libtorch threads (default: libtorch's, 2 here)", Recursive = true };
+    private static readonly Option<string?> DataOption = new("--data") { Description = $"data folder (default: ${DataRoot.EnvironmentVariable} or ../shared/data)", Recursive = true };
+
+    private static Option<string> ModelOption() => new("--model", "-m")
+    {
+        Description = $"codec architecture: {string.Join(", ", ModelZoo.ModelNames)}",
+        DefaultValueFactory = _ => "bmshj2018-hyperprior",
+    };
+
+    private static Option<int> QualityOption() => new("--quality", "-q") { Description = "quality index (hyperprior 1-8, cheng2020-anchor 1-6)", DefaultValueFactory = _ => 3 };
+
+    private static Option<string?> WeightsOption() => new("--weights", "-w") { Description = "safetensors weights (default: seeded fresh initialisation)" };
+
+    /// <summary>Parses and runs; returns the process exit code (0 success, 1 bad input, 2 usage).</summary>
+    public static int Run(string[] args)
+    {
+        var root = new RootCommand("LicBackdoor: learned image compression and its backdoors (CompressAI-compatible codecs in .NET)");
+        root.Options.Add(ThreadsOption);
+        root.Options.Add(DataOption);
+        root.Subcommands.Add(CompressCommand());
+        root.Subcommands.Add(DecompressCommand());
+        root.Subcommands.Add(EvalCommand());
+        root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(ZooCommand());
+        return root.Parse(args).Invoke();
+    }
+
+    /// <summary>Runs a verb body, turning expected failures into a one-line error and exit code 1.</summary>
+    private static int Guard(ParseResult parse, Func<int> body)
+    {
+        try
+        {
+            NativeSetup.Initialize(parse.GetValue(ThreadsOption));
+            return body();
+        }
+        catch (Exception e) when (e is InvalidBitstreamException or ImageFormatException or CheckpointFormatException
+                                      or FileNotFoundException or DirectoryNotFoundException or ArgumentException
+                                      or InvalidOperationException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"licb: error: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static Command CompressCommand()
+    {
+        var input = new Argument<string>("input") { Description = "image to compress (PNG or JPEG)" };
+        var output = new Argument<string>("output") { Description = "bitstream to write (.lic)" };
+        var model = ModelOption(); var quality = QualityOption(); var weights = WeightsOption();
+        var cmd = new Command("compress", "compress an image into a .lic bitstream") { input, output, model, quality, weights };
+        cmd.SetAction(p => Guard(p, () =>
+        {
+            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            using var scope = NewDisposeScope();
+            var x = ImageFile.Load(p.GetValue(input)!);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var file = ImageCodec.Compress(codec, x);
+            file.Write(p.GetValue(output)!);
+            double bpp = file.PayloadBytes * 8.0 / ((double)file.Width * file.Height);
+            Console.WriteLine($"{p.GetValue(output)}: {file.ModelName} q{file.Quality}, {file.Width}x{file.Height}, " +
+                              $"{file.PayloadBytes + file.OverheadBytes} bytes ({file.PayloadBytes} payload), {bpp:F4} bpp, {sw.Elapsed.TotalSeconds:F2} s");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command DecompressCommand()
+    {
+        var input = new Argument<string>("input") { Description = ".lic bitstream" };
+        var output = new Argument<string>("output") { Description = "PNG to write" };
+        var weights = WeightsOption();
+        var cmd = new Command("decompress", "decode a .lic bitstream into a PNG (model and quality come from the file)") { input, output, weights };
+        cmd.SetAction(p => Guard(p, () =>
+        {
+            var path = p.GetValue(input)!;
+            var file = LicFile.Read(path);
+            if (!ModelZoo.ModelNames.Contains(file.ModelName))
+                throw new InvalidBitstreamException($"{path}: unknown model '{file.ModelName}'", path);
+            var codec = ModelStore.Open(file.ModelName, file.Quality, p.GetValue(weights));
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            using var scope = NewDisposeScope();
+            var x = ImageCodec.Decompress(codec, file, path);
+            ImageFile.SavePng(x, p.GetValue(output)!);
+            Console.WriteLine($"{p.GetValue(output)}: {file.Width}x{file.Height}, decoded in {sw.Elapsed.TotalSeconds:F2} s");
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command EvalCommand()
+    {
+        var model = ModelOption(); var quality = QualityOption(); var weights = WeightsOption();
+        var images = new Option<string?>("--images") { Description = "folder of images (default: <data>/kodak)" };
+        var limit = new Option<int?>("--limit") { Description = "evaluate only the first N images" };
+        var json = new Option<string?>("--json") { Description = "also write the report as JSON to this file" };
+        var cmd = new Command("eval", "rate-distortion evaluation with real bitstreams: bpp, estimated bpp, PSNR, MS-SSIM, times") { model, quality, weights, images, limit, json };
+        cmd.SetAction(p => Guard(p, () =>
+        {
+            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            var folder = p.GetValue(images) ?? DataRoot.Folder("kodak", p.GetValue(DataOption));
+            CodecEvaluationReport? report = null;
+            AnsiConsole.Progress().AutoClear(true).Start(ctx =>
+            {
+                var task = ctx.AddTask($"{codec.Model.ModelName} q{codec.Quality}");
+                report = CodecEvaluation.Evaluate(codec, folder, p.GetValue(limit), (done, total, r) =>
+                {
+                    task.MaxValue = total;
+                    task.Value = done;
+                    task.Description = $"{codec.Model.ModelName} q{codec.Quality} {r.Image} {r.Bpp:F3} bpp {r.Psnr:F2} dB";
+                });
+            });
+            Reports.PrintEvaluation(report!);
+            var jsonPath = p.GetValue(json);
+            if (jsonPath is not null)
+            {
+                AtomicFile.WriteAllText(jsonPath, report!.ToJson());
+                Console.WriteLine($"wrote {jsonPath}");
+            }
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command ZooCommand()
+    {
+        var cmd = new Command("zoo", "list the supported architectures and qualities (N, M, λ)");
+        cmd.SetAction(p => Guard(p, () =>
+        {
+            var table = new Table().AddColumns("model", "quality", "N", "M", "λ (MSE)", "λ (MS-SSIM)");
+            foreach (var e in ModelZoo.All)
+                table.AddRow(e.Model, e.Quality.ToString(), e.N.ToString(), e.M.ToString(), e.LambdaMse.ToString("0.0000"), e.LambdaMsSsim.ToString("0.00"));
+            AnsiConsole.Write(table);
+            return 0;
+        }));
+        return cmd;
+    }
+
+    private static Command DemoCommand()
+    {
+        var model = ModelOption(); var quality = QualityOption(); var weights = WeightsOption();
+        var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "out/demo" };
+        var cmd = new Command("demo", "the main job: code Kodak images through real bitstreams and report") { model, quality, weights, outDir };
+        cmd.SetAction(p => Guard(p, () =>
+        {
+            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            var kodak = DataRoot.Folder("kodak", p.GetValue(DataOption));
+            var dir = p.GetValue(outDir)!;
+            Directory.CreateDirectory(dir);
+            var first = CodecEvaluation.ImageFiles(kodak)[0];
+            using (var scope = NewDisposeScope())
+            {
+                var x = ImageFile.Load(first);
+                var file = ImageCodec.Compress(codec, x);
+                var lic = Path.Combine(dir, Path.GetFileNameWithoutExtension(first) + ".lic");
+                file.Write(lic);
+                var xHat = ImageCodec.Decompress(codec, LicFile.Read(lic), lic);
+                var png = Path.Combine(dir, Path.GetFileNameWithoutExtension(first) + "-decoded.png");
+                ImageFile.SavePng(xHat, png);
+                Console.WriteLine($"{first} -> {lic} ({file.PayloadBytes} payload bytes) -> {png}");
+            }
+            var report = CodecEvaluation.Evaluate(codec, kodak, limit: 4);
+            Reports.PrintEvaluation(report);
+            var jsonPath = Path.Combine(dir, "eval.json");
+            AtomicFile.WriteAllText(jsonPath, report.ToJson());
+            Console.WriteLine($"wrote {jsonPath}");
+            return 0;
+        }));
+        return cmd;
+    }
+}

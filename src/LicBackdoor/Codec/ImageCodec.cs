@@ -1,0 +1,59 @@
+using LicBackdoor.Codec.Bitstream;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Imaging;
+using static TorchSharp.torch;
+
+using Padding = LicBackdoor.Imaging.Padding;
+
+namespace LicBackdoor.Codec;
+
+/// <summary>
+/// Whole-image coding with a <see cref="LoadedCodec"/>: pads to a multiple of 64 (centred, CompressAI's
+/// <c>compute_padding</c>), compresses to a <see cref="LicFile"/>, and decodes back with the crop. The file
+/// records the model, quality and weights fingerprint; decoding with another codec is refused.
+/// </summary>
+public static class ImageCodec
+{
+    /// <summary>Compresses one image [1,3,H,W] in [0,1].</summary>
+    public static LicFile Compress(LoadedCodec codec, Tensor image)
+    {
+        if (image.dim() != 4 || image.shape[0] != 1 || image.shape[1] != 3)
+            throw new ArgumentException($"expected one RGB image [1,3,H,W], got [{string.Join(",", image.shape)}]");
+        int h = (int)image.shape[2], w = (int)image.shape[3];
+        using var scope = NewDisposeScope();
+        var pad = Padding.Compute(h, w, codec.Model.DownsamplingFactor);
+        var latents = codec.Model.Compress(Padding.Pad(image, pad));
+        return new LicFile(codec.Model.ModelName, codec.Quality, codec.Fingerprint, h, w, latents.ZHeight, latents.ZWidth,
+            new[] { latents.YStrings[0], latents.ZStrings[0] });
+    }
+
+    /// <summary>Decodes a <see cref="LicFile"/> into an image [1,3,H,W] in [0,1].</summary>
+    public static Tensor Decompress(LoadedCodec codec, LicFile file, string? fileName = null)
+    {
+        string name = fileName ?? "<bitstream>";
+        if (file.ModelName != codec.Model.ModelName)
+            throw new InvalidBitstreamException($"{name}: was written by {file.ModelName}, not {codec.Model.ModelName}", fileName);
+        if (file.Quality != codec.Quality || file.WeightsFingerprint != codec.Fingerprint)
+            throw new InvalidBitstreamException(
+                $"{name}: was written with other weights ({file.ModelName} q{file.Quality}, fingerprint {file.WeightsFingerprint:x16}; " +
+                $"this codec is q{codec.Quality}, {codec.Fingerprint:x16} from {codec.Source})", fileName);
+        if (file.Strings.Count != 2)
+            throw new InvalidBitstreamException($"{name}: expected 2 strings (y, z), found {file.Strings.Count}", fileName);
+        int f = codec.Model.DownsamplingFactor;
+        var pad = Padding.Compute(file.Height, file.Width, f);
+        int ph = file.Height + pad.Top + pad.Bottom, pw = file.Width + pad.Left + pad.Right;
+        if (file.ZHeight * f != ph || file.ZWidth * f != pw)
+            throw new InvalidBitstreamException($"{name}: latent size {file.ZHeight}x{file.ZWidth} does not match image size {file.Width}x{file.Height}", fileName);
+        using var scope = NewDisposeScope();
+        try
+        {
+            var latents = new Models.CompressedLatents(new[] { file.Strings[0] }, new[] { file.Strings[1] }, file.ZHeight, file.ZWidth);
+            var x = codec.Model.Decompress(latents);
+            return Padding.Crop(x, pad).contiguous().MoveToOuterDisposeScope();
+        }
+        catch (InvalidBitstreamException e) when (e.FileName is null)
+        {
+            throw new InvalidBitstreamException($"{name}: {e.Message}", fileName, e);
+        }
+    }
+}

@@ -1,0 +1,133 @@
+using LicBackdoor.Codec.Entropy;
+using LicBackdoor.Codec.Layers;
+using TorchSharp.Modules;
+using static LicBackdoor.Codec.Layers.ConvLayers;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Codec.Models;
+
+/// <summary>
+/// Cheng, Sun, Takeuchi, Katto, "Learned image compression with discretized Gaussian mixture likelihoods
+/// and attention modules" (CVPR 2020), anchor variant as CompressAI's <c>cheng2020-anchor</c>: residual
+/// analysis/synthesis transforms, a hyperprior and a 5x5 masked-convolution context model
+/// (Minnen et al. 2018) whose outputs, with the hyperprior's, give each latent's mean and scale:
+/// <code>
+/// x ─g_a─► y ─h_a─► z ─Q─► ẑ ─h_s─► ψ ;  (μ, σ) = e(ψ, ctx(ŷ_&lt;i)) ;  ŷ = Q(y-μ)+μ ;  x̂ = g_s(ŷ)
+/// </code>
+/// M = N. Compress/decompress run the raster-order autoregressive loop (see <see cref="ContextCoder"/>).
+/// </summary>
+public sealed class Cheng2020Anchor : CompressionModel
+{
+    /// <summary>Registry name, as in CompressAI's zoo.</summary>
+    public const string Name = "cheng2020-anchor";
+
+    private readonly Sequential g_a, g_s, h_a, h_s, entropy_parameters;
+    private readonly MaskedConv2d context_prediction;
+    private readonly EntropyBottleneck entropy_bottleneck;
+    private readonly GaussianConditional gaussian_conditional;
+
+    public Cheng2020Anchor(int n = 128) : base(nameof(Cheng2020Anchor))
+    {
+        if (n <= 0 || n % 2 != 0) throw new ArgumentOutOfRangeException(nameof(n), "N must be a positive even number");
+        N = n;
+        int m = n;
+        g_a = Numbered(
+            new ResidualBlockWithStride(3, n, 2), new ResidualBlock(n, n),
+            new ResidualBlockWithStride(n, n, 2), new ResidualBlock(n, n),
+            new ResidualBlockWithStride(n, n, 2), new ResidualBlock(n, n),
+            Conv3x3(n, n, 2));
+        h_a = Numbered(
+            Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n, 2), LeakyRelu(),
+            Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n, 2));
+        h_s = Numbered(
+            Conv3x3(n, n), LeakyRelu(), SubpelConv3x3(n, n, 2), LeakyRelu(), Conv3x3(n, n * 3 / 2), LeakyRelu(),
+            SubpelConv3x3(n * 3 / 2, n * 3 / 2, 2), LeakyRelu(), Conv3x3(n * 3 / 2, n * 2));
+        g_s = Numbered(
+            new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
+            new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
+            new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
+            new ResidualBlock(n, n), SubpelConv3x3(n, 3, 2));
+        entropy_parameters = Numbered(
+            nn.Conv2d(m * 12 / 3, m * 10 / 3, 1), LeakyRelu(),
+            nn.Conv2d(m * 10 / 3, m * 8 / 3, 1), LeakyRelu(),
+            nn.Conv2d(m * 8 / 3, m * 6 / 3, 1));
+        context_prediction = new MaskedConv2d(m, 2 * m, kernelSize: 5, padding: 2, stride: 1, maskType: MaskType.A);
+        entropy_bottleneck = new EntropyBottleneck(n);
+        gaussian_conditional = new GaussianConditional();
+        register_module("g_a", g_a);
+        register_module("g_s", g_s);
+        register_module("h_a", h_a);
+        register_module("h_s", h_s);
+        register_module("entropy_bottleneck", entropy_bottleneck);
+        register_module("gaussian_conditional", gaussian_conditional);
+        register_module("entropy_parameters", entropy_parameters);
+        register_module("context_prediction", context_prediction);
+    }
+
+    public int N { get; }
+    public int M => N;
+    public override string ModelName => Name;
+
+    public Sequential Analysis => g_a;
+    public Sequential Synthesis => g_s;
+    public Sequential HyperAnalysis => h_a;
+    public Sequential HyperSynthesis => h_s;
+    /// <summary>The three 1x1 convs mapping (hyper params, context) to (scales, means).</summary>
+    public Sequential EntropyParameters => entropy_parameters;
+    /// <summary>The 5x5 type-A masked convolution over ŷ.</summary>
+    public MaskedConv2d ContextPrediction => context_prediction;
+    public override EntropyBottleneck EntropyBottleneck => entropy_bottleneck;
+    public override GaussianConditional GaussianConditional => gaussian_conditional;
+
+    public override CodecOutput forward(Tensor x)
+    {
+        var y = g_a.forward(x);
+        var z = h_a.forward(y);
+        var (zHat, zLik) = entropy_bottleneck.Forward(z);
+        var parameters = h_s.forward(zHat);
+        var yHat = EntropyModel.Quantize(y, training ? QuantizeMode.Noise : QuantizeMode.Dequantize);
+        var ctx = context_prediction.forward(yHat);
+        var gp = entropy_parameters.forward(torch.cat(new[] { parameters, ctx }, 1));
+        var chunks = gp.chunk(2, 1);
+        var (_, yLik) = gaussian_conditional.Forward(y, chunks[0], chunks[1]);
+        var xHat = g_s.forward(yHat);
+        return new CodecOutput(xHat, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
+    }
+
+    public override CompressedLatents Compress(Tensor x)
+    {
+        CheckInput(x);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var y = g_a.forward(x);
+        var z = h_a.forward(y);
+        var zStrings = entropy_bottleneck.Compress(z);
+        var zHat = entropy_bottleneck.Decompress(zStrings, new[] { z.shape[2], z.shape[3] });
+        var parameters = h_s.forward(zHat);
+        var coder = new ContextCoder(this);
+        var table = gaussian_conditional.CoderTable();
+        var yStrings = new byte[x.shape[0]][];
+        for (int b = 0; b < x.shape[0]; b++)
+        {
+            using var itemScope = NewDisposeScope();
+            yStrings[b] = coder.Encode(y[b..(b + 1)], parameters[b..(b + 1)], table);
+        }
+        return new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
+    }
+
+    public override Tensor Decompress(CompressedLatents latents)
+    {
+        CheckLatents(latents);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var zHat = entropy_bottleneck.Decompress(latents.ZStrings, new long[] { latents.ZHeight, latents.ZWidth });
+        var parameters = h_s.forward(zHat);
+        var coder = new ContextCoder(this);
+        var table = gaussian_conditional.CoderTable();
+        var items = new Tensor[latents.YStrings.Count];
+        for (int b = 0; b < items.Length; b++)
+            items[b] = coder.Decode(latents.YStrings[b], parameters[b..(b + 1)], table);
+        var yHat = items.Length == 1 ? items[0] : torch.cat(items, 0);
+        return g_s.forward(yHat).clamp_(0, 1).MoveToOuterDisposeScope();
+    }
+}

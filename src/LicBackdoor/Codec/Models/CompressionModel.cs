@@ -1,0 +1,76 @@
+using LicBackdoor.Codec.Entropy;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Codec.Models;
+
+/// <summary>Result of a model's forward pass: the reconstruction and the likelihood of each latent.</summary>
+/// <param name="XHat">Reconstruction [N,3,H,W] (not clamped, as in CompressAI's forward).</param>
+/// <param name="Likelihoods">"y" and "z" likelihood tensors.</param>
+public sealed record CodecOutput(Tensor XHat, IReadOnlyDictionary<string, Tensor> Likelihoods);
+
+/// <summary>
+/// Entropy-coded latents of a batch: one y string and one z string per batch item, and the z latent's
+/// spatial size (CompressAI's <c>{"strings": [y_strings, z_strings], "shape": z.shape[-2:]}</c>).
+/// </summary>
+public sealed record CompressedLatents(IReadOnlyList<byte[]> YStrings, IReadOnlyList<byte[]> ZStrings, int ZHeight, int ZWidth)
+{
+    /// <summary>Total payload bytes of batch item <paramref name="item"/> (what CompressAI counts for bpp).</summary>
+    public long PayloadBytes(int item = 0) => (long)YStrings[item].Length + ZStrings[item].Length;
+}
+
+/// <summary>
+/// Base of the learned codecs (CompressAI <c>CompressionModel</c>): forward for training/estimation,
+/// real compress/decompress, CDF table updates and the auxiliary loss over every entropy bottleneck.
+/// Inputs are [N,3,H,W] float in [0,1] with H and W multiples of <see cref="DownsamplingFactor"/>.
+/// </summary>
+public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
+{
+    protected CompressionModel(string name) : base(name) { }
+
+    /// <summary>The registered model name (e.g. "bmshj2018-hyperprior").</summary>
+    public abstract string ModelName { get; }
+
+    /// <summary>Total stride of the analysis + hyper-analysis transforms: inputs must be multiples of it.</summary>
+    public virtual int DownsamplingFactor => 64;
+
+    /// <summary>The factorized prior on z.</summary>
+    public abstract EntropyBottleneck EntropyBottleneck { get; }
+
+    /// <summary>The conditional Gaussian on y.</summary>
+    public abstract GaussianConditional GaussianConditional { get; }
+
+    /// <summary>Sum of the entropy bottlenecks' auxiliary losses.</summary>
+    public Tensor AuxLoss() => EntropyBottleneck.Loss();
+
+    /// <summary>Builds the CDF tables of every entropy model (call after training, before compressing).</summary>
+    public bool Update(bool force = false, IReadOnlyList<float>? scaleTable = null)
+    {
+        bool updated = EntropyBottleneck.Update(force);
+        updated |= GaussianConditional.Update(scaleTable, force);
+        return updated;
+    }
+
+    /// <summary>Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>.</summary>
+    public abstract CompressedLatents Compress(Tensor x);
+
+    /// <summary>Decodes latents into a reconstruction [N,3,H,W] clamped to [0,1].</summary>
+    public abstract Tensor Decompress(CompressedLatents latents);
+
+    /// <summary>Throws a clear error unless <paramref name="x"/> is [N,3,H,W] with H, W multiples of the downsampling factor.</summary>
+    protected void CheckInput(Tensor x)
+    {
+        if (x.dim() != 4 || x.shape[1] != 3)
+            throw new ArgumentException($"{ModelName} expects a [N,3,H,W] image tensor, got [{string.Join(",", x.shape)}]");
+        if (x.shape[2] % DownsamplingFactor != 0 || x.shape[3] % DownsamplingFactor != 0 || x.shape[2] == 0 || x.shape[3] == 0)
+            throw new ArgumentException($"{ModelName}: height and width must be positive multiples of {DownsamplingFactor} (pad with Imaging.Padding); got {x.shape[2]}x{x.shape[3]}");
+    }
+
+    /// <summary>Checks the latents against this model (batch consistency, positive sizes).</summary>
+    protected static void CheckLatents(CompressedLatents latents)
+    {
+        if (latents.YStrings.Count == 0 || latents.YStrings.Count != latents.ZStrings.Count)
+            throw new ArgumentException("compressed latents need one y and one z string per batch item");
+        if (latents.ZHeight <= 0 || latents.ZWidth <= 0 || (long)latents.ZHeight * latents.ZWidth > 1 << 22)
+            throw new ArgumentException($"invalid latent size {latents.ZHeight}x{latents.ZWidth}");
+    }
+}

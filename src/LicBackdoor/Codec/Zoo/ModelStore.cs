@@ -1,0 +1,71 @@
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Weights;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Codec.Zoo;
+
+/// <summary>A codec ready to use, with where it came from.</summary>
+/// <param name="Model">The network, in eval mode with CDF tables.</param>
+/// <param name="Quality">Quality index recorded in bitstreams.</param>
+/// <param name="Source">The weights file, or "init(seed)" for freshly initialised weights.</param>
+public sealed record LoadedCodec(CompressionModel Model, int Quality, string Source)
+{
+    /// <summary>Fingerprint of the weights, recorded in every bitstream the codec writes.</summary>
+    public ulong Fingerprint { get; } = StateDict.Fingerprint(Model);
+}
+
+/// <summary>Saving and loading codec weights as safetensors files with the model name and quality in their metadata.</summary>
+public static class ModelStore
+{
+    /// <summary>Metadata keys written by <see cref="Save"/>.</summary>
+    public const string ModelKey = "licb.model", QualityKey = "licb.quality";
+
+    /// <summary>Saves the model's state dict (CompressAI key names) atomically.</summary>
+    public static void Save(CompressionModel model, int quality, string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var meta = new Dictionary<string, string> { [ModelKey] = model.ModelName, [QualityKey] = quality.ToString(System.Globalization.CultureInfo.InvariantCulture) };
+        if (extraMetadata is not null) foreach (var kv in extraMetadata) meta[kv.Key] = kv.Value;
+        Safetensors.Save(path, model.state_dict(), meta);
+    }
+
+    /// <summary>
+    /// Opens a codec: from <paramref name="weightsPath"/> when given (architecture sizes are inferred from the
+    /// tensor shapes, as CompressAI's <c>from_state_dict</c> does), otherwise freshly initialised for
+    /// <paramref name="modelName"/> at <paramref name="quality"/> with a fixed seed.
+    /// </summary>
+    public static LoadedCodec Open(string modelName, int quality, string? weightsPath = null)
+    {
+        ModelZoo.Get(modelName, quality); // validates name and quality
+        if (weightsPath is null)
+            return new LoadedCodec(ModelZoo.CreateInitialized(modelName, quality), quality, $"init(seed={ModelZoo.DefaultInitSeed})");
+        var (tensors, meta) = Safetensors.Load(weightsPath);
+        try
+        {
+            if (meta.TryGetValue(ModelKey, out var recorded) && recorded != modelName)
+                throw new CheckpointFormatException($"{weightsPath}: holds a {recorded} model, not {modelName}", weightsPath);
+            var model = FromStateDict(modelName, tensors, weightsPath);
+            model.eval();
+            if (!model.EntropyBottleneck.HasTables || !model.GaussianConditional.HasTables) model.Update(force: true);
+            return new LoadedCodec(model, quality, weightsPath);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Builds the architecture whose sizes the state dict implies and loads it.</summary>
+    public static CompressionModel FromStateDict(string modelName, IReadOnlyDictionary<string, Tensor> sd, string fileName)
+    {
+        long Dim0(string key) => sd.TryGetValue(key, out var t) && t.dim() >= 1 ? t.shape[0]
+            : throw new CheckpointFormatException($"{fileName}: '{key}' is missing, cannot infer the {modelName} size", fileName);
+        CompressionModel model = modelName switch
+        {
+            ScaleHyperprior.Name => new ScaleHyperprior((int)Dim0("g_a.0.weight"), (int)Dim0("g_a.6.weight")),
+            Cheng2020Anchor.Name => new Cheng2020Anchor((int)Dim0("g_a.0.conv1.weight")),
+            _ => throw new ArgumentException($"unknown model '{modelName}'"),
+        };
+        StateDict.Load(model, sd, fileName);
+        return model;
+    }
+}

@@ -1,0 +1,123 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Weights;
+
+/// <summary>
+/// Reader and writer for the safetensors format (an 8-byte little-endian header length, a JSON header
+/// mapping names to dtype/shape/byte ranges, then the raw little-endian data). The reader checks every
+/// offset, size and shape against the file before allocating, so a hostile file is refused cleanly.
+/// </summary>
+public static class Safetensors
+{
+    private const long MaxHeaderBytes = 100L << 20;
+
+    private static readonly Dictionary<string, (ScalarType Type, int Size)> Dtypes = new()
+    {
+        ["F32"] = (ScalarType.Float32, 4), ["F64"] = (ScalarType.Float64, 8), ["F16"] = (ScalarType.Float16, 2),
+        ["BF16"] = (ScalarType.BFloat16, 2), ["I64"] = (ScalarType.Int64, 8), ["I32"] = (ScalarType.Int32, 4),
+        ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1), ["BOOL"] = (ScalarType.Bool, 1),
+    };
+
+    /// <summary>Writes tensors (and optional string metadata) atomically.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var blobs = new List<byte[]>();
+        var header = new Dictionary<string, object>();
+        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        long offset = 0;
+        foreach (var name in names)
+        {
+            var t = tensors[name].detach().cpu().contiguous();
+            var dtype = Dtypes.First(kv => kv.Value.Type == t.dtype).Key;
+            var bytes = t.bytes.ToArray();
+            header[name] = new Dictionary<string, object>
+            {
+                ["dtype"] = dtype,
+                ["shape"] = t.shape,
+                ["data_offsets"] = new[] { offset, offset + bytes.Length },
+            };
+            blobs.Add(bytes);
+            offset += bytes.Length;
+        }
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int pad = (8 - json.Length % 8) % 8;
+        AtomicFile.Write(path, s =>
+        {
+            Span<byte> len = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+            s.Write(len);
+            s.Write(json);
+            for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
+            foreach (var b in blobs) s.Write(b);
+        });
+    }
+
+    /// <summary>Reads every tensor and the metadata; any problem is a <see cref="CheckpointFormatException"/> naming the file.</summary>
+    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        byte[] data;
+        try { data = File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new CheckpointFormatException($"{path}: cannot read ({e.Message})", path, e); }
+        return Parse(data, path);
+    }
+
+    /// <summary>Parses safetensors bytes; <paramref name="name"/> appears in error messages.</summary>
+    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Parse(byte[] data, string name)
+    {
+        CheckpointFormatException Bad(string what) => new($"{name}: not a valid safetensors file: {what}", name);
+        if (data.Length < 8) throw Bad("shorter than its 8-byte header length");
+        ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(data);
+        if (headerLen > MaxHeaderBytes || (long)headerLen > data.Length - 8) throw Bad($"header length {headerLen} exceeds the file");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(data.AsMemory(8, (int)headerLen)); }
+        catch (JsonException e) { throw new CheckpointFormatException($"{name}: not a valid safetensors file: header is not JSON ({e.Message})", name, e); }
+        long dataStart = 8 + (long)headerLen;
+        long dataLen = data.Length - dataStart;
+        var tensors = new Dictionary<string, Tensor>();
+        var meta = new Dictionary<string, string>();
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad("header is not a JSON object");
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad("__metadata__ is not an object");
+                    foreach (var m in prop.Value.EnumerateObject())
+                        meta[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : m.Value.GetRawText();
+                    continue;
+                }
+                try
+                {
+                    var v = prop.Value;
+                    var dtypeName = v.GetProperty("dtype").GetString() ?? "";
+                    if (!Dtypes.TryGetValue(dtypeName, out var dt)) throw Bad($"tensor '{prop.Name}' has unsupported dtype '{dtypeName}'");
+                    var shape = v.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+                    if (shape.Length > 8 || shape.Any(d => d < 0)) throw Bad($"tensor '{prop.Name}' has an invalid shape");
+                    var offs = v.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
+                    if (offs.Length != 2 || offs[0] < 0 || offs[1] < offs[0] || offs[1] > dataLen)
+                        throw Bad($"tensor '{prop.Name}' has data offsets outside the file");
+                    long count = 1;
+                    foreach (var d in shape) { count = checked(count * d); }
+                    if (checked(count * dt.Size) != offs[1] - offs[0])
+                        throw Bad($"tensor '{prop.Name}': shape [{string.Join(",", shape)}] needs {count * dt.Size} bytes, its range has {offs[1] - offs[0]}");
+                    var bytes = data.AsSpan((int)(dataStart + offs[0]), (int)(offs[1] - offs[0])).ToArray();
+                    var t = empty(shape, dt.Type);
+                    bytes.CopyTo(t.bytes);
+                    tensors[prop.Name] = t;
+                }
+                catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
+                {
+                    throw new CheckpointFormatException($"{name}: not a valid safetensors file: entry '{prop.Name}' is malformed ({e.Message})", name, e);
+                }
+            }
+        }
+        return (tensors, meta);
+    }
+}
