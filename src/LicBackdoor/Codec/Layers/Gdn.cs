@@ -46,6 +46,14 @@ public sealed class Gdn : nn.Module<Tensor, Tensor>
     {
         var b = beta_reparam.forward(beta);
         var g = gamma_reparam.forward(gamma).view(Channels, Channels, 1, 1);
+        if (!torch.is_grad_enabled() || !(x.requires_grad || beta.requires_grad || gamma.requires_grad))
+        {
+            // Inference: the same arithmetic with in-place ops, saving three full-size temporaries.
+            using var squared = x.square();
+            var n = nn.functional.conv2d(squared, g, b);
+            (Inverse ? n.sqrt_() : n.rsqrt_()).mul_(x);
+            return n;
+        }
         var norm = nn.functional.conv2d(x * x, g, b);
         return Inverse ? x * torch.sqrt(norm) : x * torch.rsqrt(norm);
     }

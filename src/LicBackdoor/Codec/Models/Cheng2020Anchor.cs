@@ -94,11 +94,8 @@ public sealed class Cheng2020Anchor : CompressionModel
         return new CodecOutput(xHat, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
     }
 
-    public override CompressedLatents Compress(Tensor x)
+    internal override (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x)
     {
-        CheckInput(x);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
         var y = g_a.forward(x);
         var z = h_a.forward(y);
         var zStrings = entropy_bottleneck.Compress(z);
@@ -107,19 +104,15 @@ public sealed class Cheng2020Anchor : CompressionModel
         var coder = new ContextCoder(this);
         var table = gaussian_conditional.CoderTable();
         var yStrings = new byte[x.shape[0]][];
+        var yHats = new Tensor[x.shape[0]];
         for (int b = 0; b < x.shape[0]; b++)
-        {
-            using var itemScope = NewDisposeScope();
-            yStrings[b] = coder.Encode(y[b..(b + 1)], parameters[b..(b + 1)], table);
-        }
-        return new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
+            (yStrings[b], yHats[b]) = coder.Encode(y[b..(b + 1)], parameters[b..(b + 1)], table);
+        var latents = new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
+        return (latents, torch.cat(yHats, 0).MoveToOuterDisposeScope());
     }
 
-    public override Tensor Decompress(CompressedLatents latents)
+    internal override Tensor DecodeLatents(CompressedLatents latents)
     {
-        CheckLatents(latents);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
         var zHat = entropy_bottleneck.Decompress(latents.ZStrings, new long[] { latents.ZHeight, latents.ZWidth });
         var parameters = h_s.forward(zHat);
         var coder = new ContextCoder(this);
@@ -127,7 +120,8 @@ public sealed class Cheng2020Anchor : CompressionModel
         var items = new Tensor[latents.YStrings.Count];
         for (int b = 0; b < items.Length; b++)
             items[b] = coder.Decode(latents.YStrings[b], parameters[b..(b + 1)], table);
-        var yHat = items.Length == 1 ? items[0] : torch.cat(items, 0);
-        return g_s.forward(yHat).clamp_(0, 1).MoveToOuterDisposeScope();
+        return items.Length == 1 ? items[0] : torch.cat(items, 0);
     }
+
+    public override Tensor Synthesize(Tensor yHat) => g_s.forward(yHat);
 }

@@ -51,10 +51,31 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
     }
 
     /// <summary>Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>.</summary>
-    public abstract CompressedLatents Compress(Tensor x);
+    public CompressedLatents Compress(Tensor x)
+    {
+        CheckInput(x);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return CompressLatents(x).Latents;
+    }
 
     /// <summary>Decodes latents into a reconstruction [N,3,H,W] clamped to [0,1].</summary>
-    public abstract Tensor Decompress(CompressedLatents latents);
+    public Tensor Decompress(CompressedLatents latents)
+    {
+        CheckLatents(latents);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return Synthesize(DecodeLatents(latents)).clamp_(0, 1).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Entropy codes the image and returns the strings with the quantised latent ŷ the encoder used.</summary>
+    internal abstract (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x);
+
+    /// <summary>Decodes ŷ [N,M,h,w] from the strings.</summary>
+    internal abstract Tensor DecodeLatents(CompressedLatents latents);
+
+    /// <summary>The synthesis transform g_s applied to ŷ (no clamp).</summary>
+    public abstract Tensor Synthesize(Tensor yHat);
 
     /// <summary>Throws a clear error unless <paramref name="x"/> is [N,3,H,W] with H, W multiples of the downsampling factor.</summary>
     protected void CheckInput(Tensor x)

@@ -146,8 +146,8 @@ internal sealed class ContextCoder
         GaussianConditional.BuildIndexes(table, bound, s.Gp.AsSpan(0, m), s.Indexes);
     }
 
-    /// <summary>Encodes one item's y [1,M,H,W] given its hyper parameters [1,2M,H,W]; returns the single y string.</summary>
-    public byte[] Encode(Tensor y, Tensor parameters, RansCdfTable coderTable)
+    /// <summary>Encodes one item's y [1,M,H,W] given its hyper parameters [1,2M,H,W]; returns the single y string and ŷ.</summary>
+    public (byte[] String, Tensor YHat) Encode(Tensor y, Tensor parameters, RansCdfTable coderTable)
     {
         int hy = (int)y.shape[2], wy = (int)y.shape[3];
         CheckParams(parameters, hy, wy);
@@ -178,7 +178,16 @@ internal sealed class ContextCoder
                     yPad[dst + c] = q + mean;
                 }
             }
-        return RansEncoder.EncodeWithIndexes(symbols, indexes, coderTable);
+        return (RansEncoder.EncodeWithIndexes(symbols, indexes, coderTable), ToTensor(yPad, hy, wy));
+    }
+
+    private Tensor ToTensor(float[] yPad, int hy, int wy)
+    {
+        using var scope = NewDisposeScope();
+        int wp = wy + 2 * Half;
+        var padded = tensor(yPad, new long[] { hy + 2 * Half, wp, m });
+        var yHat = padded[Half..(hy + Half), Half..(wy + Half), ..].permute(2, 0, 1).unsqueeze(0).contiguous();
+        return yHat.MoveToOuterDisposeScope();
     }
 
     /// <summary>Decodes one item's y string into ŷ [1,M,H,W].</summary>
@@ -203,10 +212,7 @@ internal sealed class ContextCoder
                 int dst = ((h + Half) * wp + (w + Half)) * m;
                 for (int c = 0; c < m; c++) yPad[dst + c] = q[c] + s.Gp[m + c];
             }
-        using var scope = NewDisposeScope();
-        var padded = tensor(yPad, new long[] { hy + 2 * Half, wp, m });
-        var yHat = padded[Half..(hy + Half), Half..(wy + Half), ..].permute(2, 0, 1).unsqueeze(0).contiguous();
-        return yHat.MoveToOuterDisposeScope();
+        return ToTensor(yPad, hy, wy);
     }
 
     private float ScaleBound() => Math.Max(gc.ScaleBoundValue, 0f);

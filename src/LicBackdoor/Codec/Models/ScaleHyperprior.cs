@@ -69,11 +69,8 @@ public sealed class ScaleHyperprior : CompressionModel
         return new CodecOutput(xHat, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
     }
 
-    public override CompressedLatents Compress(Tensor x)
+    internal override (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x)
     {
-        CheckInput(x);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
         var y = g_a.forward(x);
         var z = h_a.forward(y.abs());
         var zStrings = entropy_bottleneck.Compress(z);
@@ -81,17 +78,16 @@ public sealed class ScaleHyperprior : CompressionModel
         var zHat = entropy_bottleneck.Decompress(zStrings, new[] { z.shape[2], z.shape[3] });
         var indexes = gaussian_conditional.BuildIndexes(h_s.forward(zHat));
         var yStrings = gaussian_conditional.Compress(y, indexes);
-        return new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
+        var latents = new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
+        return (latents, torch.round(y).MoveToOuterDisposeScope());
     }
 
-    public override Tensor Decompress(CompressedLatents latents)
+    internal override Tensor DecodeLatents(CompressedLatents latents)
     {
-        CheckLatents(latents);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
         var zHat = entropy_bottleneck.Decompress(latents.ZStrings, new long[] { latents.ZHeight, latents.ZWidth });
         var indexes = gaussian_conditional.BuildIndexes(h_s.forward(zHat));
-        var yHat = gaussian_conditional.Decompress(latents.YStrings, indexes);
-        return g_s.forward(yHat).clamp_(0, 1).MoveToOuterDisposeScope();
+        return gaussian_conditional.Decompress(latents.YStrings, indexes);
     }
+
+    public override Tensor Synthesize(Tensor yHat) => g_s.forward(yHat);
 }

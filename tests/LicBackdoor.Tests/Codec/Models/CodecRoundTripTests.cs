@@ -1,0 +1,143 @@
+using LicBackdoor.Codec;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Zoo;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Tests.Codec.Models;
+
+public sealed class CodecRoundTripTests : TorchTest
+{
+    private static CompressionModel Small(string name)
+    {
+        random.manual_seed(3);
+        var m = ModelZoo.Build(name, 16, 24);
+        m.eval();
+        m.Update(force: true);
+        return m;
+    }
+
+    public static TheoryData<string, int, int, int> Cases => new()
+    {
+        { ScaleHyperprior.Name, 1, 64, 64 },
+        { ScaleHyperprior.Name, 2, 64, 128 },
+        { Cheng2020Anchor.Name, 1, 64, 64 },
+        { Cheng2020Anchor.Name, 2, 128, 64 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void DecoderReproducesTheEncodersLatentsAndImage(string name, int batch, int h, int w)
+    {
+        var model = Small(name);
+        using var _ = no_grad();
+        var x = SyntheticImages.Smooth(h, w, batch);
+        var (latents, yHatEnc) = model.CompressLatents(x);
+        Assert.Equal(batch, latents.YStrings.Count);
+        Assert.All(latents.YStrings.Concat(latents.ZStrings), s => Assert.True(s.Length >= 8 && s.Length % 4 == 0));
+        Assert.Equal((h / 64, w / 64), (latents.ZHeight, latents.ZWidth));
+        var yHatDec = model.DecodeLatents(latents);
+        Assert.True(yHatEnc.equal(yHatDec).all().item<bool>(), "decoded latents differ from the encoder's");
+        var xHat = model.Decompress(latents);
+        Assert.Equal(x.shape, xHat.shape);
+        Assert.True(xHat.equal(model.Synthesize(yHatEnc).clamp(0, 1)).all().item<bool>());
+    }
+
+    [Fact]
+    public void HyperpriorLatentsAreEvalRounding()
+    {
+        var model = (ScaleHyperprior)Small(ScaleHyperprior.Name);
+        using var _ = no_grad();
+        var x = SyntheticImages.Smooth(64, 128);
+        var yHat = model.DecodeLatents(model.Compress(x));
+        Assert.True(yHat.equal(torch.round(model.Analysis.forward(x))).all().item<bool>());
+    }
+
+    [Fact]
+    public void ChengLatentsAreEvalQuantisationWithTheContextMeans()
+    {
+        var model = (Cheng2020Anchor)Small(Cheng2020Anchor.Name);
+        using var _ = no_grad();
+        var x = SyntheticImages.Smooth(128, 128);
+        var yHat = model.DecodeLatents(model.Compress(x));
+        // ŷ is the fixed point of ŷ = round(y - μ(ŷ)) + μ(ŷ), with μ from the torch forward path.
+        var y = model.Analysis.forward(x);
+        var z = model.HyperAnalysis.forward(y);
+        var zHat = torch.round(z - model.EntropyBottleneck.Medians().reshape(1, -1, 1, 1)) + model.EntropyBottleneck.Medians().reshape(1, -1, 1, 1);
+        var gp = model.EntropyParameters.forward(torch.cat(new[] { model.HyperSynthesis.forward(zHat), model.ContextPrediction.forward(yHat) }, 1));
+        var means = gp.chunk(2, 1)[1];
+        var expected = torch.round(y - means) + means;
+        var close = (expected - yHat).abs().lt(1e-4).to_type(ScalarType.Float32).mean().item<float>();
+        Assert.True(close > 0.999f, $"only {close:P3} of the latents match eval quantisation");
+    }
+
+    [Theory]
+    [InlineData(ScaleHyperprior.Name)]
+    [InlineData(Cheng2020Anchor.Name)]
+    public void CompressionIsDeterministicAcrossRunsAndThreadCounts(string name)
+    {
+        var model = Small(name);
+        var x = SyntheticImages.Smooth(64, 128);
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(1);
+            var a = model.Compress(x);
+            set_num_threads(2);
+            var b = model.Compress(x);
+            var c = model.Compress(x);
+            Assert.Equal(a.YStrings[0], b.YStrings[0]);
+            Assert.Equal(a.ZStrings[0], b.ZStrings[0]);
+            Assert.Equal(b.YStrings[0], c.YStrings[0]);
+        }
+        finally { set_num_threads(threads); }
+    }
+
+    [Theory]
+    [InlineData(ScaleHyperprior.Name, 100, 37)]
+    [InlineData(Cheng2020Anchor.Name, 70, 130)]
+    public void SizesThatAreNotMultiplesOf64RoundTrip(string name, int h, int w)
+    {
+        var codec = new LoadedCodec(Small(name), 3, "test");
+        var x = SyntheticImages.Smooth(h, w);
+        var file = ImageCodec.Compress(codec, x);
+        Assert.Equal((h, w), (file.Height, file.Width));
+        var xHat = ImageCodec.Decompress(codec, LicBackdoor.Codec.Bitstream.LicFile.Parse(file.ToBytes()));
+        Assert.Equal(x.shape, xHat.shape);
+        // same as decoding the padded image and cropping it by hand
+        var pad = LicBackdoor.Imaging.Padding.Compute(h, w);
+        var full = codec.Model.Decompress(codec.Model.Compress(LicBackdoor.Imaging.Padding.Pad(x, pad)));
+        Assert.True(LicBackdoor.Imaging.Padding.Crop(full, pad).equal(xHat).all().item<bool>());
+    }
+
+    [Fact]
+    public void DecodingWithOtherWeightsIsRefused()
+    {
+        var a = new LoadedCodec(Small(ScaleHyperprior.Name), 3, "a");
+        random.manual_seed(99);
+        var other = ModelZoo.Build(ScaleHyperprior.Name, 16, 24);
+        other.eval(); other.Update(force: true);
+        var b = new LoadedCodec(other, 3, "b");
+        var file = ImageCodec.Compress(a, SyntheticImages.Smooth(64, 64));
+        var e = Assert.Throws<LicBackdoor.Codec.Bitstream.InvalidBitstreamException>(() => ImageCodec.Decompress(b, file, "x.lic"));
+        Assert.Contains("other weights", e.Message);
+    }
+
+    [Fact]
+    public void CompressWithoutTablesSaysRunUpdate()
+    {
+        random.manual_seed(1);
+        var m = new ScaleHyperprior(8, 12);
+        m.eval();
+        var e = Assert.Throws<InvalidOperationException>(() => m.Compress(SyntheticImages.Smooth(64, 64)));
+        Assert.Contains("Update()", e.Message);
+        Assert.Throws<ArgumentException>(() => m.Compress(SyntheticImages.Smooth(60, 64)));
+    }
+
+    [Fact]
+    public void UpdateReturnsFalseWhenTablesExistUnlessForced()
+    {
+        var m = Small(ScaleHyperprior.Name);
+        Assert.False(m.Update());
+        Assert.True(m.Update(force: true));
+    }
+}
