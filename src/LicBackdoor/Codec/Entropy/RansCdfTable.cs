@@ -25,8 +25,11 @@ public sealed class RansCdfTable
     /// <summary>Largest <see cref="Stride"/> accepted: a strictly increasing row from 0 to 2^16 has at most 2^16 + 1 entries.</summary>
     public const int MaxStride = (1 << Precision) + 1;
 
-    private const int MinLutBits = 4;
+    // Decoder lookup resolution per row: about 4 buckets per bin, at least 256 and at most 4096 buckets
+    // (0.5 to 8 KB a row). Tuned with bench/LicBackdoor.Bench (docs/BENCHMARKS.md).
+    private const int MinLutBits = 8;
     private const int MaxLutBits = 12;
+    private const int LutBitsPerBin = 2;
 
     private readonly int[] _cdf;
     private readonly int[] _lengths;
@@ -35,7 +38,7 @@ public sealed class RansCdfTable
     private ushort[]? _lut;
 
     /// <summary>Per-row data the coder's inner loops need, packed together.</summary>
-    [StructLayout(LayoutKind.Sequential)]
+    [StructLayout(LayoutKind.Sequential, Size = 32)]
     internal struct RowInfo
     {
         /// <summary>Index of the row's first CDF entry in the flat table.</summary>
@@ -48,6 +51,12 @@ public sealed class RansCdfTable
         public int LutStart;
         /// <summary><c>16 - log2(lookup buckets)</c> for this row.</summary>
         public int LutShift;
+        /// <summary>CDF start of the most probable non-escape bin (the decoder tests it first).</summary>
+        public int ModeStart;
+        /// <summary>Frequency of that bin.</summary>
+        public int ModeFreq;
+        /// <summary>The symbol that bin decodes to (bin + offset).</summary>
+        public int ModeValue;
     }
 
     /// <summary>Validates and copies a table.</summary>
@@ -99,9 +108,16 @@ public sealed class RansCdfTable
                 if (row[k + 1] <= row[k])
                     throw new ArgumentException($"row {i}: bin {k} has frequency {(long)row[k + 1] - row[k]} (cdf[{k}] = {row[k]}, cdf[{k + 1}] = {row[k + 1]}); every bin up to the escape bin needs a positive frequency", nameof(quantizedCdf));
             }
-            int lutBits = Math.Clamp(BitOperations.Log2((uint)(len - 1) - 1) + 1, MinLutBits, MaxLutBits);
+            int bins = len - 1; // >= 2
+            int lutBits = Math.Clamp(BitOperations.Log2((uint)bins - 1) + 1 + LutBitsPerBin, MinLutBits, MaxLutBits);
+            int mode = 0;
+            for (int k = 1; k < maxValue; k++)
+                if (row[k + 1] - row[k] > row[mode + 1] - row[mode]) mode = k;
             _rows[i] = new RowInfo
             {
+                ModeStart = row[mode],
+                ModeFreq = row[mode + 1] - row[mode],
+                ModeValue = mode + offset,
                 CdfStart = i * stride,
                 MaxValue = maxValue,
                 Offset = offset,
@@ -149,7 +165,8 @@ public sealed class RansCdfTable
     /// <summary>
     /// Decoder lookup table, built on first use: for every row and every bucket of <c>2^LutShift</c>
     /// cumulative-frequency values, the bin containing the bucket's first value. The decoder starts there
-    /// and steps forward (on average well under one step) to the bin containing the actual value.
+    /// and steps forward (with about four buckets per bin, rarely more than one step) to the bin containing
+    /// the actual value.
     /// </summary>
     internal ushort[] Lut => Volatile.Read(ref _lut) ?? BuildLut();
 

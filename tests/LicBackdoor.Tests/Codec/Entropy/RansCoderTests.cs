@@ -214,6 +214,39 @@ public sealed class RansCoderTests
         Assert.Equal(RansEncoder.EncodeWithIndexes([1, 2], [3, 4], table), encoder.Flush());
     }
 
+    [Fact]
+    public void DecoderFindsTheRightBinForEveryCumulativeFrequency()
+    {
+        // Exhaustive over cum = state & 0xFFFF for a spread of rows (narrow, mid, widest), against a linear search:
+        // covers the most-probable-bin test, the bucket table and the refinement steps.
+        var rng = new Random(17);
+        var tables = new[] { EntropyFixtures.GaussianTable, RandomTable(rng, 6, 700) };
+        var stream = new byte[24];
+        var decoded = new int[1];
+        foreach (RansCdfTable table in tables)
+        {
+            var decoder = new RansDecoder(table);
+            int[] rows = table == EntropyFixtures.GaussianTable ? [0, 1, 4, 13, 20, 33, 47, 62, 63] : Enumerable.Range(0, table.Count).ToArray();
+            foreach (int row in rows)
+            {
+                ReadOnlySpan<int> cdf = table.Row(row);
+                int maxValue = table.CdfLength(row) - 2;
+                int bin = 0;
+                for (uint cum = 0; cum < 65536; cum++)
+                {
+                    while (cdf[bin + 1] <= cum) bin++;
+                    ulong state = (1UL << 40) | cum; // then refills read zero words; an escape reads a zero count
+                    BitConverter.TryWriteBytes(stream.AsSpan(0, 8), state);
+                    decoder.SetStream(stream);
+                    decoder.DecodeStream([row], decoded);
+                    int expected = bin + table.Offset(row); // escape with zero nibbles decodes to max_value + offset too
+                    if (decoded[0] != expected)
+                        Assert.Fail($"row {row}, cum {cum}: decoded {decoded[0]}, expected {expected} (max_value {maxValue})");
+                }
+            }
+        }
+    }
+
     internal static (int[] Symbols, int[] Indexes) GaussianStream(Random rng, int n)
     {
         float[] scales = GaussianConditionalTables.DefaultScaleTable();
