@@ -1,25 +1,46 @@
 namespace LicBackdoor.Bench;
 
-/// <summary>Benchmark dispatcher: <c>dotnet run -c Release --project bench/LicBackdoor.Bench -- NAME [options]</c>.</summary>
+/// <summary>
+/// Benchmark dispatcher: <c>dotnet run -c Release --project bench/LicBackdoor.Bench -- NAME [options]</c>.
+/// Each benchmark lives in its own file and exposes <c>Run(string[] args)</c>.
+/// </summary>
 public static class Program
 {
+    private const string Usage = """
+        usage: LicBackdoor.Bench NAME [options]
+          rans [--symbols N] [--runs R]   rANS coder throughput (Stopwatch, best of R runs; default N = 10000000, R = 5)
+          bdn-rans [BenchmarkDotNet args]  the same workloads under BenchmarkDotNet (1M symbols)
+          codec [--images N] [--model NAME] [--weights-dir DIR]
+                                           seconds per Kodak image to compress / decompress, q3 models, 2 threads
+        """;
+
     public static int Main(string[] args)
     {
         if (args.Length == 0)
         {
-            Console.WriteLine("benchmarks: codec");
+            Console.Error.WriteLine(Usage);
             return 2;
         }
         return args[0] switch
         {
+            "rans" => RansThroughput.Run(args[1..]),
+            "bdn-rans" => RansBenchmarks.Run(args[1..]),
             "codec" => CodecTiming.Run(args[1..]),
+            "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };
+    }
+
+    private static int Help()
+    {
+        Console.WriteLine(Usage);
+        return 0;
     }
 
     private static int Unknown(string name)
     {
         Console.Error.WriteLine($"unknown benchmark '{name}'");
+        Console.Error.WriteLine(Usage);
         return 2;
     }
 }
