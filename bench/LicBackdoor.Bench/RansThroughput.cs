@@ -25,10 +25,10 @@ public static class RansThroughput
         {
             switch (args[i])
             {
-                case "--symbols" when i + 1 < args.Length: n = int.Parse(args[++i]); break;
-                case "--runs" when i + 1 < args.Length: runs = int.Parse(args[++i]); break;
+                case "--symbols" when i + 1 < args.Length && int.TryParse(args[i + 1], out n): i++; break;
+                case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], out runs): i++; break;
                 default:
-                    Console.Error.WriteLine($"rans: unknown option '{args[i]}' (use --symbols N, --runs R)");
+                    Console.Error.WriteLine($"rans: bad option '{args[i]}' (use --symbols N, --runs R)");
                     return 2;
             }
         }
