@@ -72,6 +72,8 @@ public abstract partial class EntropyModel
             var decoder = new RansDecoder(table);
             decoder.SetStream(strings[b]);
             decoder.DecodeStream(indexes.AsSpan(b * per, per), symbols.AsSpan(b * per, per));
+            if (!decoder.IsAtEnd)
+                throw new Bitstream.InvalidBitstreamException($"{ModelLabel()} string {b} does not end where its symbols end (corrupt or mismatched stream)");
         }
         return symbols;
     }

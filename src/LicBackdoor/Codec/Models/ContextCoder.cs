@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using LicBackdoor.Codec.Bitstream;
 using LicBackdoor.Codec.Entropy;
 using LicBackdoor.Codec.Layers;
 using static TorchSharp.torch;
@@ -212,6 +213,8 @@ internal sealed class ContextCoder
                 int dst = ((h + Half) * wp + (w + Half)) * m;
                 for (int c = 0; c < m; c++) yPad[dst + c] = q[c] + s.Gp[m + c];
             }
+        if (!decoder.IsAtEnd)
+            throw new InvalidBitstreamException("y string does not end where its symbols end (corrupt or mismatched stream)");
         return ToTensor(yPad, hy, wy);
     }
 

@@ -141,3 +141,36 @@ public sealed class CodecRoundTripTests : TorchTest
         Assert.True(m.Update(force: true));
     }
 }
+
+public sealed class CorruptStringTests : TorchTest
+{
+    [Theory]
+    [InlineData(ScaleHyperprior.Name)]
+    [InlineData(Cheng2020Anchor.Name)]
+    public void ChangedStringsAreRefusedOrDecodeWithoutCrashing(string name)
+    {
+        random.manual_seed(5);
+        var model = ModelZoo.Build(name, 16, 24);
+        model.eval(); model.Update(force: true);
+        var x = SyntheticImages.Smooth(64, 128);
+        var good = model.Compress(x);
+        int refused = 0, trials = 0;
+        var rng = new Random(11);
+        foreach (var which in new[] { 0, 1 })
+            for (int t = 0; t < 12; t++)
+            {
+                var y = (byte[])good.YStrings[0].Clone();
+                var z = (byte[])good.ZStrings[0].Clone();
+                var s = which == 0 ? y : z;
+                if (t % 3 == 0) s = s[..^4];                       // truncated by one word
+                else if (t % 3 == 1) s = s.Concat(new byte[4]).ToArray(); // trailing word
+                else s[rng.Next(s.Length)] ^= (byte)(1 << rng.Next(8));
+                var bad = which == 0 ? good with { YStrings = new[] { s } } : good with { ZStrings = new[] { s } };
+                trials++;
+                try { model.Decompress(bad).Dispose(); }
+                catch (LicBackdoor.Codec.Bitstream.InvalidBitstreamException) { refused++; }
+            }
+        // truncation and trailing words are always detected; bit flips usually are (rANS has no check; the .lic checksum covers the rest)
+        Assert.True(refused >= trials * 2 / 3, $"{refused}/{trials} refused");
+    }
+}
