@@ -39,11 +39,12 @@ public static class Cli
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ZooCommand());
+        root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
         return root.Parse(args).Invoke();
     }
 
     /// <summary>Runs a verb body, turning expected failures into a one-line error and exit code 1.</summary>
-    private static int Guard(ParseResult parse, Func<int> body)
+    internal static int Guard(ParseResult parse, Func<int> body)
     {
         try
         {

@@ -1,0 +1,273 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Data;
+using LicBackdoor.Weights;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Codec.Training;
+
+/// <summary>Everything that defines a training run (saved as <c>options.json</c> in the run folder).</summary>
+public sealed record TrainOptions
+{
+    public required string Model { get; init; }
+    public required int N { get; init; }
+    public required int M { get; init; }
+    public required double Lambda { get; init; }
+    public required IReadOnlyList<string> DataFolders { get; init; }
+    public int Quality { get; init; }
+    public int Steps { get; init; } = 20000;
+    public int Batch { get; init; } = 8;
+    public int Crop { get; init; } = 128;
+    public double LearningRate { get; init; } = 1e-4;
+    public double AuxLearningRate { get; init; } = 1e-3;
+    public double ClipMaxNorm { get; init; } = 1.0;
+    public ulong Seed { get; init; } = 1;
+    public int ValidateEvery { get; init; } = 500;
+    public int CheckpointEvery { get; init; } = 500;
+    public int ValidationImages { get; init; } = 4;
+    public int Patience { get; init; } = 10;
+    public string? Init { get; init; }
+
+    public void Validate()
+    {
+        ModelZoo.Build(Model, 8, 8).Dispose(); // known architecture
+        if (N <= 0 || M <= 0 || Lambda <= 0 || Steps <= 0 || Batch <= 0 || Crop < 64 || Crop % 64 != 0)
+            throw new ArgumentException("N, M, λ, steps and batch must be positive, and the crop a multiple of 64");
+        if (DataFolders.Count == 0) throw new ArgumentException("at least one data folder is required");
+        if (ValidateEvery <= 0 || CheckpointEvery <= 0) throw new ArgumentException("validation and checkpoint intervals must be positive");
+    }
+}
+
+/// <summary>One logged training step.</summary>
+public sealed record TrainStep(long Step, double Loss, double Bpp, double Mse, double Aux, double LearningRate, double? ValidationLoss);
+
+/// <summary>
+/// CompressAI's training recipe (examples/train.py): λ·255²·MSE + bpp, Adam on the network (lr 1e-4) and a
+/// second Adam on the quantiles only (aux loss, lr 1e-3), gradient clipping at 1.0 on the network step,
+/// ReduceLROnPlateau on a held-out validation loss. A run folder holds <c>options.json</c>,
+/// <c>checkpoint.safetensors</c> (weights, optimizer moments, step, generator states; written atomically
+/// every <c>CheckpointEvery</c> steps), <c>log.csv</c>, and at the end <c>model.safetensors</c> with the CDF
+/// tables updated. A killed run resumes from its checkpoint and continues bit for bit.
+/// </summary>
+public sealed class Trainer : IDisposable
+{
+    private readonly TrainOptions options;
+    private readonly string runDir;
+    private readonly CompressionModel model;
+    private readonly Adam net, aux;
+    private readonly ReduceLrOnPlateau plateau;
+    private readonly ImageFolderCrops data;
+    private readonly SplitMix64 rng;
+    private readonly Tensor validation;
+
+    public const string OptionsFile = "options.json", CheckpointFile = "checkpoint.safetensors", LogFile = "log.csv", ModelFile = "model.safetensors";
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    private Trainer(TrainOptions options, string runDir)
+    {
+        this.options = options;
+        this.runDir = runDir;
+        torch.random.manual_seed((long)(options.Seed & 0x7fffffffffffffffUL));
+        model = ModelZoo.Build(options.Model, options.N, options.M);
+        if (options.Init is not null)
+        {
+            var (tensors, _) = Safetensors.Load(options.Init);
+            try { StateDict.Load(model, tensors, options.Init); }
+            finally { foreach (var t in tensors.Values) t.Dispose(); }
+        }
+        model.train();
+        var named = model.named_parameters().ToList();
+        net = new Adam(named.Where(p => !p.name.EndsWith(".quantiles", StringComparison.Ordinal)), options.LearningRate);
+        aux = new Adam(named.Where(p => p.name.EndsWith(".quantiles", StringComparison.Ordinal)), options.AuxLearningRate);
+        if (net.Parameters.Count + aux.Parameters.Count != named.Count) throw new InvalidOperationException("parameter split is incomplete");
+        plateau = new ReduceLrOnPlateau(patience: options.Patience);
+        data = new ImageFolderCrops(options.DataFolders, options.Crop, options.ValidationImages);
+        rng = new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 1);
+        validation = data.ValidationBatch();
+    }
+
+    /// <summary>The model being trained.</summary>
+    public CompressionModel Model => model;
+
+    /// <summary>Steps done so far.</summary>
+    public long Step => net.Step;
+
+    /// <summary>Starts a new run in <paramref name="runDir"/> (which must not hold a run yet).</summary>
+    public static Trainer Start(TrainOptions options, string runDir)
+    {
+        options.Validate();
+        Directory.CreateDirectory(runDir);
+        if (File.Exists(Path.Combine(runDir, OptionsFile)))
+            throw new IOException($"{runDir}: already holds a run; use --resume to continue it");
+        var t = new Trainer(options, runDir);
+        var record = new { options, commit = GitCommit(), started = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture) };
+        AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
+        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), "step,loss,bpp,mse,aux,lr,val_loss\n");
+        return t;
+    }
+
+    /// <summary>Reopens a run folder and restores its last checkpoint (or starts from step 0 when none was written).</summary>
+    public static Trainer Resume(string runDir)
+    {
+        var optionsPath = Path.Combine(runDir, OptionsFile);
+        if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{runDir}: no {OptionsFile}, not a training run", optionsPath);
+        using var doc = JsonDocument.Parse(File.ReadAllText(optionsPath));
+        var options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
+                      ?? throw new IOException($"{optionsPath}: unreadable options");
+        var t = new Trainer(options, runDir);
+        var ckpt = Path.Combine(runDir, CheckpointFile);
+        if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
+        t.TrimLog();
+        return t;
+    }
+
+    /// <summary>
+    /// Trains until <see cref="TrainOptions.Steps"/> (or until <paramref name="stopAfter"/> steps in this call),
+    /// reporting each step. Returns true when the run is complete and <c>model.safetensors</c> is written.
+    /// </summary>
+    public bool Run(Action<TrainStep>? report = null, long? stopAfter = null, CancellationToken cancel = default)
+    {
+        long done = 0;
+        while (net.Step < options.Steps)
+        {
+            if ((stopAfter is long s && done >= s) || cancel.IsCancellationRequested) return false;
+            var step = TrainOneStep();
+            done++;
+            double? val = null;
+            if (net.Step % options.ValidateEvery == 0 || net.Step == options.Steps)
+            {
+                val = ValidationLoss();
+                net.LearningRate = plateau.Step(val.Value, net.LearningRate);
+            }
+            step = step with { ValidationLoss = val, LearningRate = net.LearningRate };
+            File.AppendAllText(Path.Combine(runDir, LogFile), string.Create(CultureInfo.InvariantCulture,
+                $"{step.Step},{step.Loss:R},{step.Bpp:R},{step.Mse:R},{step.Aux:R},{step.LearningRate:R},{(val is double v ? v.ToString("R", CultureInfo.InvariantCulture) : "")}\n"));
+            if (net.Step % options.CheckpointEvery == 0 || net.Step == options.Steps) SaveCheckpoint();
+            report?.Invoke(step);
+        }
+        Finish();
+        return true;
+    }
+
+    private TrainStep TrainOneStep()
+    {
+        using var scope = NewDisposeScope();
+        var x = data.NextBatch(options.Batch, rng);
+        net.ZeroGrad();
+        aux.ZeroGrad();
+        var output = model.forward(x);
+        var terms = RateDistortionLoss.Compute(output, x, options.Lambda);
+        terms.Loss.backward();
+        if (options.ClipMaxNorm > 0)
+            nn.utils.clip_grad_norm_(net.Parameters.Select(p => p.P), options.ClipMaxNorm);
+        net.Update();
+        var auxLoss = model.AuxLoss();
+        auxLoss.backward();
+        aux.Update();
+        return new TrainStep(net.Step, terms.Loss.item<float>(), terms.Bpp.item<float>(), terms.Mse.item<float>(), auxLoss.item<float>(), net.LearningRate, null);
+    }
+
+    /// <summary>The rate-distortion loss of the held-out centre crops in eval mode (rounding, not noise).</summary>
+    public double ValidationLoss()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        model.eval();
+        try
+        {
+            var output = model.forward(validation);
+            return RateDistortionLoss.Compute(output, validation, options.Lambda).Loss.item<float>();
+        }
+        finally { model.train(); }
+    }
+
+    private void SaveCheckpoint()
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        var meta = new Dictionary<string, string>
+        {
+            ["rng"] = rng.State.ToString(CultureInfo.InvariantCulture),
+            ["plateau.best"] = plateau.Best.ToString("R", CultureInfo.InvariantCulture),
+            ["plateau.bad"] = plateau.BadEpochs.ToString(CultureInfo.InvariantCulture),
+        };
+        foreach (var (k, v) in model.state_dict()) tensors["model." + k] = v;
+        net.SaveState("net", tensors, meta);
+        aux.SaveState("aux", tensors, meta);
+        using var torchRng = torch.random.get_rng_state();
+        tensors["rng.torch"] = torchRng;
+        Safetensors.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
+    }
+
+    private void LoadCheckpoint(string path)
+    {
+        var (tensors, meta) = Safetensors.Load(path);
+        try
+        {
+            var modelPart = tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
+            StateDict.Load(model, modelPart, path);
+            model.train();
+            net.LoadState("net", tensors, meta);
+            aux.LoadState("aux", tensors, meta);
+            rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
+            plateau.Best = double.Parse(meta["plateau.best"], CultureInfo.InvariantCulture);
+            plateau.BadEpochs = int.Parse(meta["plateau.bad"], CultureInfo.InvariantCulture);
+            torch.random.set_rng_state(tensors["rng.torch"]);
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new CheckpointFormatException($"{path}: incomplete training checkpoint ({e.Message})", path, e);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>Drops log lines written after the checkpoint the run resumes from.</summary>
+    private void TrimLog()
+    {
+        var log = Path.Combine(runDir, LogFile);
+        if (!File.Exists(log)) { AtomicFile.WriteAllText(log, "step,loss,bpp,mse,aux,lr,val_loss\n"); return; }
+        var lines = File.ReadAllLines(log);
+        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
+            long.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) && s <= net.Step));
+        AtomicFile.WriteAllText(log, string.Join("\n", kept) + "\n");
+    }
+
+    private void Finish()
+    {
+        model.eval();
+        model.Update(force: true);
+        ModelStore.Save(model, options.Quality, Path.Combine(runDir, ModelFile), new Dictionary<string, string>
+        {
+            ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
+            ["licb.steps"] = net.Step.ToString(CultureInfo.InvariantCulture),
+        });
+        model.train();
+    }
+
+    /// <summary>The current git commit of the working directory, or "unknown".</summary>
+    internal static string GitCommit()
+    {
+        try
+        {
+            var psi = new ProcessStartInfo("git", "rev-parse HEAD") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            using var p = Process.Start(psi);
+            if (p is null) return "unknown";
+            var s = p.StandardOutput.ReadToEnd().Trim();
+            p.WaitForExit(5000);
+            return p.ExitCode == 0 && s.Length > 0 ? s : "unknown";
+        }
+        catch (System.ComponentModel.Win32Exception) { return "unknown"; }
+    }
+
+    public void Dispose()
+    {
+        net.Dispose(); aux.Dispose(); data.Dispose(); validation.Dispose(); model.Dispose();
+    }
+}

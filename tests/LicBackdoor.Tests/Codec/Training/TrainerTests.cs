@@ -1,0 +1,72 @@
+using LicBackdoor.Codec.Training;
+using LicBackdoor.Imaging;
+using LicBackdoor.Weights;
+
+namespace LicBackdoor.Tests.Codec.Training;
+
+public sealed class TrainerTests : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-train-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private TrainOptions Options(string model)
+    {
+        var images = Path.Combine(dir, "images");
+        if (!Directory.Exists(images))
+        {
+            Directory.CreateDirectory(images);
+            for (int i = 0; i < 6; i++) ImageFile.SavePng(SyntheticImages.Smooth(96, 112, seed: i), Path.Combine(images, $"{i}.png"));
+        }
+        return new TrainOptions
+        {
+            Model = model, N = 8, M = 12, Lambda = 0.01, DataFolders = new[] { images }, Steps = 24, Batch = 2, Crop = 64,
+            LearningRate = 1e-3, ValidateEvery = 6, CheckpointEvery = 6, ValidationImages = 2, Seed = 5,
+        };
+    }
+
+    [Theory]
+    [InlineData("bmshj2018-hyperprior")]
+    [InlineData("cheng2020-anchor")]
+    public void ResumeReproducesTheUninterruptedRunExactly(string model)
+    {
+        var options = Options(model);
+        var full = Path.Combine(dir, "full");
+        using (var t = Trainer.Start(options, full)) Assert.True(t.Run());
+        var split = Path.Combine(dir, "split");
+        using (var t = Trainer.Start(options, split)) Assert.False(t.Run(stopAfter: 15)); // "killed" after step 15; last checkpoint at 12
+        using (var t = Trainer.Resume(split))
+        {
+            Assert.Equal(12, t.Step);
+            Assert.True(t.Run());
+        }
+        var a = Safetensors.Load(Path.Combine(full, Trainer.ModelFile)).Tensors;
+        var b = Safetensors.Load(Path.Combine(split, Trainer.ModelFile)).Tensors;
+        Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
+        foreach (var k in a.Keys) Assert.True(a[k].equal(b[k]).all().item<bool>(), $"{k} differs after resume");
+        Assert.Equal(File.ReadAllText(Path.Combine(full, Trainer.LogFile)), File.ReadAllText(Path.Combine(split, Trainer.LogFile)));
+    }
+
+    [Fact]
+    public void LossFalls()
+    {
+        var options = Options("bmshj2018-hyperprior") with { Steps = 60, ValidateEvery = 60, CheckpointEvery = 60 };
+        var losses = new List<double>();
+        using var t = Trainer.Start(options, Path.Combine(dir, "fall"));
+        double before = t.ValidationLoss();
+        t.Run(s => losses.Add(s.Loss));
+        double after = t.ValidationLoss();
+        Assert.True(after < before * 0.8, $"validation loss {before:F3} -> {after:F3}");
+        Assert.True(losses.TakeLast(10).Average() < losses.Take(10).Average());
+    }
+
+    [Fact]
+    public void StartRefusesAFolderWithARun()
+    {
+        var options = Options("bmshj2018-hyperprior") with { Steps = 1 };
+        var run = Path.Combine(dir, "once");
+        using (var t = Trainer.Start(options, run)) t.Run();
+        Assert.Throws<IOException>(() => Trainer.Start(options, run));
+        Assert.Throws<FileNotFoundException>(() => Trainer.Resume(Path.Combine(dir, "nothing")));
+    }
+}
