@@ -38,7 +38,9 @@ public static class ModelStore
         ModelZoo.Get(modelName, quality); // validates name and quality
         if (weightsPath is null)
             return new LoadedCodec(ModelZoo.CreateInitialized(modelName, quality), quality, $"init(seed={ModelZoo.DefaultInitSeed})");
-        var (tensors, meta) = Safetensors.Load(weightsPath);
+        if (weightsPath == CompressAiKeyword)
+            weightsPath = PretrainedCompressAi.Resolve(modelName, quality);
+        var (tensors, meta) = LoadAnyStateDict(weightsPath);
         try
         {
             if (meta.TryGetValue(ModelKey, out var recorded) && recorded != modelName)
@@ -52,6 +54,25 @@ public static class ModelStore
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
+    }
+
+    /// <summary>The <c>--weights</c> value that selects CompressAI's published checkpoint for the model and quality.</summary>
+    public const string CompressAiKeyword = "compressai";
+
+    /// <summary>
+    /// Reads a codec state dict from a safetensors file or a PyTorch checkpoint (zip or legacy format, read by
+    /// the restricted unpickler), with CompressAI's legacy key spellings mapped to the current ones.
+    /// </summary>
+    public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) LoadAnyStateDict(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        if (TorchCheckpoint.IsTorchCheckpoint(path))
+        {
+            var sd = TorchCheckpoint.LoadStateDict(path);
+            return (CompressAiKeys.Remap(sd, path), new Dictionary<string, string>());
+        }
+        var (tensors, meta) = Safetensors.Load(path);
+        return (CompressAiKeys.Remap(tensors, path), meta);
     }
 
     /// <summary>Builds the architecture whose sizes the state dict implies and loads it.</summary>
