@@ -40,6 +40,7 @@ public static class Cli
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ZooCommand());
         root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
+        root.Subcommands.Add(WeightsCommand.Build(Guard));
         return root.Parse(args).Invoke();
     }
 

@@ -1,0 +1,56 @@
+using System.CommandLine;
+using LicBackdoor.Weights;
+using Spectre.Console;
+
+namespace LicBackdoor.Cli;
+
+/// <summary><c>licb weights inspect FILE</c> and <c>licb weights convert IN OUT.safetensors</c>.</summary>
+internal static class WeightsCommand
+{
+    public static Command Build(Func<ParseResult, Func<int>, int> guard)
+    {
+        var file = new Argument<string>("file") { Description = "PyTorch checkpoint (zip or legacy), safetensors file or TF.js manifest" };
+        var inspect = new Command("inspect", "list the tensors of a weights file (name, dtype, shape)") { file };
+        inspect.SetAction(p => guard(p, () =>
+        {
+            var path = p.GetValue(file)!;
+            var (format, tensors) = WeightsFile.Load(path);
+            try
+            {
+                var table = new Table().Title($"{Path.GetFileName(path)} ({format}, {tensors.Count} tensors)").AddColumns("name", "dtype", "shape", "elements");
+                long total = 0;
+                foreach (var (name, t) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+                {
+                    table.AddRow(Markup.Escape(name), t.dtype.ToString(), $"[{string.Join(", ", t.shape)}]", t.numel().ToString("N0"));
+                    total += t.numel();
+                }
+                AnsiConsole.Write(table);
+                Console.WriteLine($"{tensors.Count} tensors, {total:N0} elements");
+            }
+            finally { foreach (var t in tensors.Values) t.Dispose(); }
+            return 0;
+        }));
+
+        var input = new Argument<string>("input") { Description = "weights file to convert" };
+        var output = new Argument<string>("output") { Description = "safetensors file to write" };
+        var compressAi = new Option<bool>("--compressai-keys") { Description = "map CompressAI's legacy key names (module., downsample, _matrix{i}, …) to the current ones" };
+        var stateDictOnly = new Option<bool>("--state-dict") { Description = "for PyTorch checkpoints: keep only the state dict (its keys without the 'state_dict.' prefix)" };
+        var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly };
+        convert.SetAction(p => guard(p, () =>
+        {
+            var path = p.GetValue(input)!;
+            Dictionary<string, TorchSharp.torch.Tensor> tensors;
+            if (p.GetValue(stateDictOnly) && TorchCheckpoint.IsTorchCheckpoint(path)) tensors = TorchCheckpoint.LoadStateDict(path);
+            else tensors = WeightsFile.Load(path).Tensors;
+            try
+            {
+                var result = p.GetValue(compressAi) ? CompressAiKeys.Remap(tensors, path) : tensors;
+                Safetensors.Save(p.GetValue(output)!, result, new Dictionary<string, string> { ["licb.source"] = Path.GetFileName(path) });
+                Console.WriteLine($"{p.GetValue(output)}: {result.Count} tensors");
+            }
+            finally { foreach (var t in tensors.Values) t.Dispose(); }
+            return 0;
+        }));
+        return new Command("weights", "inspect and convert weight files") { inspect, convert };
+    }
+}

@@ -1,0 +1,65 @@
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Weights;
+
+/// <summary>The weight file formats the project reads.</summary>
+public enum WeightsFormat { Safetensors, TorchZip, TorchLegacy, TfJsManifest }
+
+/// <summary>
+/// Any supported weights file as a flat name → tensor map: safetensors, PyTorch checkpoints (zip or legacy,
+/// through the restricted unpickler; nested state dicts are flattened with dotted names) and TF.js manifests.
+/// </summary>
+public static class WeightsFile
+{
+    /// <summary>Detects the format from the file's first bytes (and the .json extension for TF.js).</summary>
+    public static WeightsFormat Detect(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
+        Span<byte> head = stackalloc byte[8];
+        int n;
+        using (var fs = File.OpenRead(path)) n = fs.Read(head);
+        if (n >= 4 && head[0] == (byte)'P' && head[1] == (byte)'K' && head[2] == 3 && head[3] == 4) return WeightsFormat.TorchZip;
+        if (TorchCheckpoint.IsTorchCheckpoint(path)) return WeightsFormat.TorchLegacy;
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return WeightsFormat.TfJsManifest;
+        if (n == 8 && BitConverter.ToUInt64(head) < 100_000_000) return WeightsFormat.Safetensors;
+        throw new CheckpointFormatException($"{path}: not a safetensors file, PyTorch checkpoint or TF.js manifest", path);
+    }
+
+    /// <summary>Loads every tensor of the file; the caller disposes them.</summary>
+    public static (WeightsFormat Format, Dictionary<string, Tensor> Tensors) Load(string path)
+    {
+        var format = Detect(path);
+        return format switch
+        {
+            WeightsFormat.Safetensors => (format, Safetensors.Load(path).Tensors),
+            WeightsFormat.TfJsManifest => (format, TfJsWeights.Load(path)),
+            _ => (format, Flatten(TorchCheckpoint.Load(path), path)),
+        };
+    }
+
+    /// <summary>Every tensor reachable in an unpickled object graph, named by its path of dict keys and list indexes.</summary>
+    public static Dictionary<string, Tensor> Flatten(object? graph, string fileName)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        void Walk(object? node, string prefix, int depth)
+        {
+            if (depth > 64) throw new CheckpointFormatException($"{fileName}: object graph nested too deeply", fileName);
+            string Join(string k) => prefix.Length == 0 ? k : prefix + "." + k;
+            switch (node)
+            {
+                case Tensor t: result[prefix.Length == 0 ? "tensor" : prefix] = t; break;
+                case PickleDict d:
+                    foreach (var kv in d) Walk(kv.Value, Join(Convert.ToString(kv.Key, System.Globalization.CultureInfo.InvariantCulture) ?? "null"), depth + 1);
+                    break;
+                case List<object?> l:
+                    for (int i = 0; i < l.Count; i++) Walk(l[i], Join(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1);
+                    break;
+                case object?[] tuple:
+                    for (int i = 0; i < tuple.Length; i++) Walk(tuple[i], Join(i.ToString(System.Globalization.CultureInfo.InvariantCulture)), depth + 1);
+                    break;
+            }
+        }
+        Walk(graph, "", 0);
+        return result;
+    }
+}
