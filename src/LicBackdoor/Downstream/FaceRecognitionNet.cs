@@ -84,9 +84,10 @@ public sealed class FaceRecognitionNet : nn.Module<Tensor, Tensor>
     {
         var manifest = ResolveManifest(manifestOrFolder);
         var tf = TfJsWeights.Load(manifest);
+        var mapped = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        FaceRecognitionNet? net = null;
         try
         {
-            var mapped = new Dictionary<string, Tensor>(StringComparer.Ordinal);
             foreach (var (name, t) in tf)
             {
                 if (name.EndsWith("/conv/filters", StringComparison.Ordinal))
@@ -95,16 +96,21 @@ public sealed class FaceRecognitionNet : nn.Module<Tensor, Tensor>
                         throw new CheckpointFormatException($"{manifest}: '{name}' has shape [{string.Join(",", t.shape)}], a conv kernel needs 4 dimensions", manifest);
                     mapped[name.Replace('/', '.')] = TfJsWeights.HwioToOihw(t);
                 }
-                else mapped[name.Replace('/', '.')] = t;
+                else mapped[name.Replace('/', '.')] = t.alias();
             }
-            var net = new FaceRecognitionNet();
+            net = new FaceRecognitionNet();
             StateDict.Load(net, mapped, manifest);
-            foreach (var t in mapped.Values) t.Dispose();
             net.eval();
             return net;
         }
+        catch
+        {
+            net?.Dispose();
+            throw;
+        }
         finally
         {
+            foreach (var t in mapped.Values) t.Dispose();
             foreach (var t in tf.Values) t.Dispose();
         }
     }

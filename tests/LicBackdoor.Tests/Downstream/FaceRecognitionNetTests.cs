@@ -63,6 +63,22 @@ public sealed class FaceRecognitionNetTests : TorchTest, IClassFixture<FaceNetFi
     }
 
     [Fact]
+    public void WeightsThatDoNotFit_AreRefusedWithTheKeys()
+    {
+        var dir = Directory.CreateTempSubdirectory("licb-facenet-").FullName;
+        try
+        {
+            File.WriteAllBytes(Path.Combine(dir, "w.bin"), new byte[256 * 129 * 4]);
+            var manifest = Path.Combine(dir, "x-weights_manifest.json");
+            File.WriteAllText(manifest, """[{"paths": ["w.bin"], "weights": [{"name": "fc", "shape": [256, 129], "dtype": "float32"}]}]""");
+            var e = Assert.Throws<CheckpointFormatException>(() => FaceRecognitionNet.Load(dir));
+            Assert.Contains("x-weights_manifest.json", e.Message);
+            Assert.Contains("116 missing keys (conv32_down.conv.filters", e.Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void LegacyBilinearResize_MatchesHandComputedValues()
     {
         // 2x3 -> 3x2. Columns: scale 3/2, x = 0 -> 0, x = 1 -> 1.5 (between 1 and 2, weight .5).
