@@ -37,8 +37,10 @@ internal static class FacesCommand
             var manifest = FaceRecognitionNet.ResolveManifest(p.GetValue(weights) ?? FaceRecognitionNet.DefaultManifestPath(dataRoot));
             using var net = FaceRecognitionNet.Load(manifest);
             var sw = System.Diagnostics.Stopwatch.StartNew();
+            // A console over the current Console.Out (the static AnsiConsole keeps the writer it first saw).
+            var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });
             FaceVerificationReport? report = null;
-            AnsiConsole.Progress().AutoClear(true).Start(ctx =>
+            console.Progress().AutoClear(true).Start(ctx =>
             {
                 var task = ctx.AddTask("descriptors");
                 report = FaceVerification.Evaluate(net, set, p.GetValue(threshold), progress: (done, total) =>
@@ -47,7 +49,7 @@ internal static class FacesCommand
                     task.Value = done;
                 }, weights: manifest, pairsName: p.GetValue(pairs) ?? Path.Combine(set.Folder, FacePairs.PairsFileName));
             });
-            Print(report!, set.Files.Count, sw.Elapsed.TotalSeconds);
+            Print(console, report!, set.Files.Count, sw.Elapsed.TotalSeconds);
             if (p.GetValue(json) is { } jsonPath)
             {
                 AtomicFile.WriteAllText(jsonPath, report!.ToJson());
@@ -58,7 +60,7 @@ internal static class FacesCommand
         return cmd;
     }
 
-    private static void Print(FaceVerificationReport r, int images, double seconds)
+    private static void Print(IAnsiConsole console, FaceVerificationReport r, int images, double seconds)
     {
         var table = new Table().Title($"face verification: {r.PairCount} pairs ({r.SameCount} same, {r.DifferentCount} different), {images} crops, {seconds:F1} s")
             .AddColumns("measure", "value");
@@ -69,6 +71,6 @@ internal static class FacesCommand
         table.AddRow("mean distance, same", r.MeanSameDistance.ToString("F4"));
         table.AddRow("mean distance, different", r.MeanDifferentDistance.ToString("F4"));
         table.AddRow("best threshold on these pairs", $"{r.BestThreshold:F4} ({r.BestAccuracy * 100:F2} %)");
-        AnsiConsole.Write(table);
+        console.Write(table);
     }
 }
