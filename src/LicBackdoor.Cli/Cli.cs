@@ -16,7 +16,7 @@ namespace LicBackdoor.Cli;
 public static class Cli
 {
     private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "libtorch threads (default: libtorch's, 2 here)", Recursive = true };
-    private static readonly Option<string?> DataOption = new("--data") { Description = $"data folder (default: ${DataRoot.EnvironmentVariable} or ../shared/data)", Recursive = true };
+    internal static readonly Option<string?> DataOption = new("--data") { Description = $"data folder (default: ${DataRoot.EnvironmentVariable} or ../shared/data)", Recursive = true };
 
     private static Option<string> ModelOption() => new("--model", "-m")
     {
@@ -41,6 +41,7 @@ public static class Cli
         root.Subcommands.Add(ZooCommand());
         root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
         root.Subcommands.Add(WeightsCommand.Build(Guard));
+        root.Subcommands.Add(FacesCommand.Build());
         return root.Parse(args).Invoke();
     }
 
@@ -118,7 +119,7 @@ public static class Cli
             var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
             var folder = p.GetValue(images) ?? DataRoot.Folder("kodak", p.GetValue(DataOption));
             CodecEvaluationReport? report = null;
-            AnsiConsole.Progress().AutoClear(true).Start(ctx =>
+            Terminal.Current().Progress().AutoClear(true).Start(ctx =>
             {
                 var task = ctx.AddTask($"{codec.Model.ModelName} q{codec.Quality}");
                 report = CodecEvaluation.Evaluate(codec, folder, p.GetValue(limit), (done, total, r) =>
@@ -148,7 +149,7 @@ public static class Cli
             var table = new Table().AddColumns("model", "quality", "N", "M", "λ (MSE)", "λ (MS-SSIM)");
             foreach (var e in ModelZoo.All)
                 table.AddRow(e.Model, e.Quality.ToString(), e.N.ToString(), e.M.ToString(), e.LambdaMse.ToString("0.0000"), e.LambdaMsSsim.ToString("0.00"));
-            AnsiConsole.Write(table);
+            Terminal.Current().Write(table);
             return 0;
         }));
         return cmd;

@@ -8,14 +8,15 @@ internal static class Reports
 {
     public static void PrintEvaluation(CodecEvaluationReport report)
     {
-        var table = new Table().Title($"{report.Model} q{report.Quality} ({report.Weights}, {report.Threads} threads)")
+        var table = new Table().Title(Markup.Escape($"{report.Model} q{report.Quality} ({report.Weights}, {report.Threads} threads)"))
             .AddColumns("image", "size", "bytes", "bpp", "est. bpp", "PSNR (dB)", "MS-SSIM", "enc (s)", "dec (s)");
         foreach (var r in report.Images)
-            table.AddRow(r.Image, $"{r.Width}x{r.Height}", r.Bytes.ToString(), r.Bpp.ToString("F4"), r.EstimatedBpp.ToString("F4"),
+            table.AddRow(Markup.Escape(r.Image), $"{r.Width}x{r.Height}", r.Bytes.ToString(), r.Bpp.ToString("F4"), r.EstimatedBpp.ToString("F4"),
                 r.Psnr.ToString("F3"), r.MsSsim.ToString("F4"), r.EncodeSeconds.ToString("F3"), r.DecodeSeconds.ToString("F3"));
         table.AddRow("[bold]mean[/]", "", "", report.MeanBpp.ToString("F4"), report.MeanEstimatedBpp.ToString("F4"),
             report.MeanPsnr.ToString("F3"), report.MeanMsSsim.ToString("F4"), report.MeanEncodeSeconds.ToString("F3"), report.MeanDecodeSeconds.ToString("F3"));
-        AnsiConsole.Write(table);
-        AnsiConsole.MarkupLine($"real vs estimated bpp gap: {report.BppGap * 100:F2} %");
+        var console = Terminal.Current();
+        console.Write(table);
+        console.MarkupLine($"real vs estimated bpp gap: {report.BppGap * 100:F2} %");
     }
 }

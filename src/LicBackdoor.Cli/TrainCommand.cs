@@ -75,7 +75,7 @@ internal static class TrainCommand
                 }
                 else
                 {
-                    AnsiConsole.Progress().Start(ctx =>
+                    Terminal.Current().Progress().Start(ctx =>
                     {
                         var task = ctx.AddTask("training");
                         trainer.Run(s =>

@@ -17,14 +17,14 @@ internal static class WeightsCommand
             var (format, tensors) = WeightsFile.Load(path);
             try
             {
-                var table = new Table().Title($"{Path.GetFileName(path)} ({format}, {tensors.Count} tensors)").AddColumns("name", "dtype", "shape", "elements");
+                var table = new Table().Title(Markup.Escape($"{Path.GetFileName(path)} ({format}, {tensors.Count} tensors)")).AddColumns("name", "dtype", "shape", "elements");
                 long total = 0;
                 foreach (var (name, t) in tensors.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
-                    table.AddRow(Markup.Escape(name), t.dtype.ToString(), $"[{string.Join(", ", t.shape)}]", t.numel().ToString("N0"));
+                    table.AddRow(Markup.Escape(name), t.dtype.ToString(), Markup.Escape($"[{string.Join(", ", t.shape)}]"), t.numel().ToString("N0"));
                     total += t.numel();
                 }
-                AnsiConsole.Write(table);
+                Terminal.Current().Write(table);
                 Console.WriteLine($"{tensors.Count} tensors, {total:N0} elements");
             }
             finally { foreach (var t in tensors.Values) t.Dispose(); }

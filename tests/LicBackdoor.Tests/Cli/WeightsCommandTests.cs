@@ -1,0 +1,67 @@
+using LicBackdoor.Codec.Zoo;
+
+namespace LicBackdoor.Tests.Cli;
+
+public sealed class WeightsCommandTests : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-weights-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (oldOut, oldErr) = (Console.Out, Console.Error);
+        var (o, e) = (new StringWriter(), new StringWriter());
+        Console.SetOut(o); Console.SetError(e);
+        try { return (LicBackdoor.Cli.Cli.Run(args), o.ToString(), e.ToString()); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+    }
+
+    [Theory]
+    [InlineData("hyperprior-n32m48.pth.tar", "TorchZip")]
+    [InlineData("hyperprior-n32m48-legacy.pth.tar", "TorchLegacy")]
+    public void InspectListsTensorsOfPyTorchFiles(string file, string format)
+    {
+        var r = Run("weights", "inspect", Path.Combine(TestPaths.Fixtures, file));
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains(format, r.Out);
+        Assert.Contains("g_a.0.weight", r.Out);
+        Assert.Contains("[32, 3, 5, 5]", r.Out);
+    }
+
+    [Fact]
+    public void InspectReadsTfJsManifests()
+    {
+        var manifest = Directory.GetFiles(Path.Combine(TestPaths.Data, "models", "face-recognition"), "*.json")[0];
+        var r = Run("weights", "inspect", manifest);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("TfJsManifest", r.Out);
+    }
+
+    [Fact]
+    public void ConvertedCompressAiCheckpointCodesIdentically()
+    {
+        var src = Path.Combine(TestPaths.Fixtures, "cheng2020-anchor-n32-legacy.pth.tar");
+        var dst = Path.Combine(dir, "c.safetensors");
+        var r = Run("weights", "convert", src, dst, "--compressai-keys");
+        Assert.True(r.Code == 0, r.Err);
+        var a = ModelStore.Open("cheng2020-anchor", 3, src);
+        var b = ModelStore.Open("cheng2020-anchor", 3, dst);
+        var x = SyntheticImages.Smooth(64, 64);
+        Assert.Equal(a.Model.Compress(x).YStrings[0], b.Model.Compress(x).YStrings[0]);
+        Assert.Equal(a.Fingerprint, b.Fingerprint);
+    }
+
+    [Fact]
+    public void BadFilesGiveOneLineErrors()
+    {
+        var junk = Path.Combine(dir, "junk.bin");
+        File.WriteAllBytes(junk, new byte[] { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 1, 2 });
+        foreach (var path in new[] { junk, Path.Combine(dir, "missing.pth") })
+        {
+            var r = Run("weights", "inspect", path);
+            Assert.NotEqual(0, r.Code);
+            Assert.Contains(Path.GetFileName(path), r.Err);
+        }
+    }
+}
