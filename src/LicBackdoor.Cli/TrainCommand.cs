@@ -19,7 +19,7 @@ internal static class TrainCommand
         var n = new Option<int?>("--n") { Description = "channels N (default: the quality's CompressAI size)" };
         var m = new Option<int?>("--m") { Description = "latent channels M (hyperprior; default: the quality's CompressAI size)" };
         var lambda = new Option<double?>("--lambda") { Description = "rate-distortion trade-off λ (default: the quality's)" };
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 20000 };
+        var steps = new Option<int>("--steps") { Description = "total steps (with --resume: changes the run's total)", DefaultValueFactory = _ => 20000 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };
         var crop = new Option<int>("--crop") { Description = "random crop side (multiple of 64)", DefaultValueFactory = _ => 128 };
         var lr = new Option<double>("--lr") { DefaultValueFactory = _ => 1e-4 };
@@ -42,7 +42,7 @@ internal static class TrainCommand
             Trainer trainer;
             if (p.GetValue(resume))
             {
-                trainer = Trainer.Resume(runDir);
+                trainer = Trainer.Resume(runDir, p.GetResult(steps) is { Implicit: false } ? p.GetValue(steps) : null);
             }
             else
             {

@@ -110,17 +110,34 @@ public sealed class Trainer : IDisposable
         return t;
     }
 
-    /// <summary>Reopens a run folder and restores its last checkpoint (or starts from step 0 when none was written).</summary>
-    public static Trainer Resume(string runDir)
+    /// <summary>
+    /// Reopens a run folder and restores its last checkpoint (or starts from step 0 when none was written).
+    /// <paramref name="steps"/> changes the run's total number of steps (recorded in <c>options.json</c>).
+    /// </summary>
+    public static Trainer Resume(string runDir, int? steps = null)
     {
         var optionsPath = Path.Combine(runDir, OptionsFile);
         if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{runDir}: no {OptionsFile}, not a training run", optionsPath);
-        using var doc = JsonDocument.Parse(File.ReadAllText(optionsPath));
-        var options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
+        TrainOptions options;
+        string commit, started;
+        using (var doc = JsonDocument.Parse(File.ReadAllText(optionsPath)))
+        {
+            options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
                       ?? throw new IOException($"{optionsPath}: unreadable options");
+            commit = doc.RootElement.TryGetProperty("commit", out var c) ? c.GetString() ?? "unknown" : "unknown";
+            started = doc.RootElement.TryGetProperty("started", out var st) ? st.GetString() ?? "" : "";
+        }
+        if (steps is int total && total != options.Steps)
+        {
+            if (total <= 0) throw new ArgumentException("steps must be positive");
+            options = options with { Steps = total };
+            var record = new { options, commit, started, resumed_commit = GitCommit() };
+            AtomicFile.WriteAllText(optionsPath, JsonSerializer.Serialize(record, Json));
+        }
         var t = new Trainer(options, runDir);
         var ckpt = Path.Combine(runDir, CheckpointFile);
         if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
+        if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
         t.TrimLog();
         return t;
     }
