@@ -26,7 +26,30 @@ public static class Cli
 
     private static Option<int> QualityOption() => new("--quality", "-q") { Description = "quality index (hyperprior 1-8, cheng2020-anchor 1-6)", DefaultValueFactory = _ => 3 };
 
-    private static Option<string?> WeightsOption() => new("--weights", "-w") { Description = "safetensors weights (default: seeded fresh initialisation)" };
+    private static Option<string?> WeightsOption() => new("--weights", "-w")
+    {
+        Description = "weights: a safetensors file, a CompressAI .pth.tar, or 'compressai' for CompressAI's published checkpoint (default: seeded fresh initialisation)",
+    };
+
+    /// <summary>Opens a codec; for <c>--weights compressai</c> the published checkpoint is fetched first, with a progress bar.</summary>
+    internal static LoadedCodec OpenCodec(string model, int quality, string? weights)
+    {
+        if (weights == ModelStore.CompressAiKeyword)
+        {
+            string? path = null;
+            Terminal.Current().Progress().AutoClear(true).Start(ctx =>
+            {
+                var task = ctx.AddTask(PretrainedCompressAi.FileName(model, quality));
+                path = PretrainedCompressAi.Resolve(model, quality, (done, total) =>
+                {
+                    task.MaxValue = total ?? Math.Max(task.MaxValue, done + 1);
+                    task.Value = done;
+                });
+            });
+            weights = path;
+        }
+        return ModelStore.Open(model, quality, weights);
+    }
 
     /// <summary>Parses and runs; returns the process exit code (0 success, 1 bad input, 2 usage).</summary>
     public static int Run(string[] args)
@@ -70,7 +93,7 @@ public static class Cli
         var cmd = new Command("compress", "compress an image into a .lic bitstream") { input, output, model, quality, weights };
         cmd.SetAction(p => Guard(p, () =>
         {
-            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
             using var scope = NewDisposeScope();
             var x = ImageFile.Load(p.GetValue(input)!);
             var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -96,7 +119,7 @@ public static class Cli
             var file = LicFile.Read(path);
             if (!ModelZoo.ModelNames.Contains(file.ModelName))
                 throw new InvalidBitstreamException($"{path}: unknown model '{file.ModelName}'", path);
-            var codec = ModelStore.Open(file.ModelName, file.Quality, p.GetValue(weights));
+            var codec = OpenCodec(file.ModelName, file.Quality, p.GetValue(weights));
             var sw = System.Diagnostics.Stopwatch.StartNew();
             using var scope = NewDisposeScope();
             var x = ImageCodec.Decompress(codec, file, path);
@@ -116,7 +139,7 @@ public static class Cli
         var cmd = new Command("eval", "rate-distortion evaluation with real bitstreams: bpp, estimated bpp, PSNR, MS-SSIM, times") { model, quality, weights, images, limit, json };
         cmd.SetAction(p => Guard(p, () =>
         {
-            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
             var folder = p.GetValue(images) ?? DataRoot.Folder("kodak", p.GetValue(DataOption));
             CodecEvaluationReport? report = null;
             Terminal.Current().Progress().AutoClear(true).Start(ctx =>
@@ -162,7 +185,7 @@ public static class Cli
         var cmd = new Command("demo", "the main job: code Kodak images through real bitstreams and report") { model, quality, weights, outDir };
         cmd.SetAction(p => Guard(p, () =>
         {
-            var codec = ModelStore.Open(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+            var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
             var kodak = DataRoot.Folder("kodak", p.GetValue(DataOption));
             var dir = p.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
