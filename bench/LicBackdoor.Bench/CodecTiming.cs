@@ -74,13 +74,7 @@ public static class CodecTiming
 
     private static (double Enc, double Dec, long PayloadBytes) RoundTrip(LoadedCodec codec, Tensor x)
     {
-        var sw = Stopwatch.StartNew();
-        var file = ImageCodec.Compress(codec, x);
-        var bytes = file.ToBytes();
-        double enc = sw.Elapsed.TotalSeconds;
-        sw.Restart();
-        var xHat = ImageCodec.Decompress(codec, LicFile.Parse(bytes));
-        double dec = sw.Elapsed.TotalSeconds;
+        var (file, xHat, enc, dec) = CodecEvaluation.TimedRoundTrip(codec, x);
         xHat.Dispose();
         return (enc, dec, file.PayloadBytes);
     }
