@@ -36,6 +36,7 @@ public static class ModelStore
     public static LoadedCodec Open(string modelName, int quality, string? weightsPath = null)
     {
         ModelZoo.Get(modelName, quality); // validates name and quality
+        weightsPath ??= EmbeddedWeights(modelName, quality);
         if (weightsPath is null)
             return new LoadedCodec(ModelZoo.CreateInitialized(modelName, quality), quality, $"init(seed={ModelZoo.DefaultInitSeed})");
         if (weightsPath == CompressAiKeyword)
@@ -54,6 +55,19 @@ public static class ModelStore
         {
             foreach (var t in tensors.Values) t.Dispose();
         }
+    }
+
+    /// <summary>The folder of the project's own trained weights (the repository's <c>models/</c>, copied beside the program).</summary>
+    public static string EmbeddedFolder => Path.Combine(AppContext.BaseDirectory, "models");
+
+    /// <summary>
+    /// The project's own trained weights for a model and quality (<c>models/&lt;model&gt;-mini-q&lt;Q&gt;.safetensors</c>),
+    /// or null when none were shipped for it.
+    /// </summary>
+    public static string? EmbeddedWeights(string modelName, int quality)
+    {
+        var path = Path.Combine(EmbeddedFolder, $"{modelName}-mini-q{quality}.safetensors");
+        return File.Exists(path) ? path : null;
     }
 
     /// <summary>The <c>--weights</c> value that selects CompressAI's published checkpoint for the model and quality.</summary>
