@@ -16,7 +16,7 @@ namespace LicBackdoor.Cli;
 public static class Cli
 {
     private static readonly Option<int?> ThreadsOption = new("--threads") { Description = "libtorch threads (default: libtorch's, 2 here)", Recursive = true };
-    private static readonly Option<string?> DataOption = new("--data") { Description = $"data folder (default: ${DataRoot.EnvironmentVariable} or ../shared/data)", Recursive = true };
+    internal static readonly Option<string?> DataOption = new("--data") { Description = $"data folder (default: ${DataRoot.EnvironmentVariable} or ../shared/data)", Recursive = true };
 
     private static Option<string> ModelOption() => new("--model", "-m")
     {
@@ -39,11 +39,12 @@ public static class Cli
         root.Subcommands.Add(EvalCommand());
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ZooCommand());
+        root.Subcommands.Add(SegmentCommand.Build());
         return root.Parse(args).Invoke();
     }
 
     /// <summary>Runs a verb body, turning expected failures into a one-line error and exit code 1.</summary>
-    private static int Guard(ParseResult parse, Func<int> body)
+    internal static int Guard(ParseResult parse, Func<int> body)
     {
         try
         {
