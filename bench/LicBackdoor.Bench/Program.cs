@@ -12,6 +12,7 @@ public static class Program
           bdn-rans [BenchmarkDotNet args]  the same workloads under BenchmarkDotNet (1M symbols)
           codec [--images N] [--model NAME] [--weights-dir DIR]
                                            seconds per Kodak image to compress / decompress, q3 models, 2 threads
+          enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
         """;
 
     public static int Main(string[] args)
@@ -26,6 +27,7 @@ public static class Program
             "rans" => RansThroughput.Run(args[1..]),
             "bdn-rans" => RansBenchmarks.Run(args[1..]),
             "codec" => CodecTiming.Run(args[1..]),
+            "enet" => ENetTiming.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };
