@@ -122,7 +122,8 @@ public sealed class ENet : nn.Module<Tensor, Tensor>
 
     /// <summary>
     /// Class indices <c>[N, H, W]</c> (int64, 0..11) for images <c>[N, 3, H, W]</c> in [0, 1]: the exact
-    /// evaluation path (rounded input, no gradient), argmax of <see cref="Logits"/>.
+    /// evaluation path (rounded input, no gradient), argmax of <see cref="Logits"/>. The net's current mode
+    /// is used: call <c>eval()</c> first (<see cref="FromFile"/> returns the net in eval mode).
     /// </summary>
     public Tensor Predict(Tensor images)
     {
