@@ -14,6 +14,7 @@ public static class Program
                                            seconds per Kodak image to compress / decompress, q3 models, 2 threads
           train-step [--steps K] [--threads T]
                                            seconds per training step (loss, backward, clipping, Adam, aux step), hyperprior
+          enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
         """;
 
     public static int Main(string[] args)
@@ -29,6 +30,7 @@ public static class Program
             "bdn-rans" => RansBenchmarks.Run(args[1..]),
             "codec" => CodecTiming.Run(args[1..]),
             "train-step" => TrainStepTiming.Run(args[1..]),
+            "enet" => ENetTiming.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };

@@ -65,6 +65,7 @@ public static class Cli
         root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
         root.Subcommands.Add(WeightsCommand.Build(Guard));
         root.Subcommands.Add(FacesCommand.Build());
+        root.Subcommands.Add(SegmentCommand.Build());
         return root.Parse(args).Invoke();
     }
 

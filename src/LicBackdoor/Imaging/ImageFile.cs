@@ -29,7 +29,7 @@ namespace LicBackdoor.Imaging;
 /// ties to even (as <c>torch.round</c>); NaN is written as 0. The PNG round trip of an 8-bit image is
 /// exact.</para>
 /// </remarks>
-public static class ImageFile
+public static partial class ImageFile
 {
     /// <summary>Largest accepted width or height, in pixels (checked before any pixel memory is allocated).</summary>
     public const int MaxSide = 32768;

@@ -114,6 +114,7 @@ internal static partial class CheckpointReader
             return new StorageView(Record(records, type, key, numel, path), 0, numel);
         }
 
+        CheckEntrySize(pklEntry, fs.Length, path);
         var pickleBytes = ReadEntry(pklEntry, MaxPickleBytes, path);
         object? root;
         using (var ms = new MemoryStream(pickleBytes, writable: false))
