@@ -1,0 +1,71 @@
+using System.Buffers.Binary;
+using System.Text;
+using LicBackdoor.Weights;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Tests.Weights;
+
+public sealed class SafetensorsTests : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-st-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Fact]
+    public void RoundTripsEveryDtypeAndMetadata()
+    {
+        var tensors = new Dictionary<string, Tensor>
+        {
+            ["f32"] = randn(3, 4), ["f64"] = randn(2, dtype: ScalarType.Float64), ["f16"] = randn(5).to_type(ScalarType.Float16),
+            ["bf16"] = randn(5).to_type(ScalarType.BFloat16), ["i64"] = tensor(new long[] { -1, 1L << 40 }), ["i32"] = tensor(new[] { 1, -2, 3 }),
+            ["u8"] = tensor(new byte[] { 0, 255 }), ["bool"] = tensor(new[] { true, false }), ["scalar"] = tensor(3.5f), ["empty"] = zeros(0, 4),
+        };
+        var path = Path.Combine(dir, "a.safetensors");
+        Safetensors.Save(path, tensors, new Dictionary<string, string> { ["k"] = "v" });
+        var (back, meta) = Safetensors.Load(path);
+        Assert.Equal("v", meta["k"]);
+        foreach (var (k, t) in tensors)
+        {
+            Assert.Equal(t.dtype, back[k].dtype);
+            Assert.Equal(t.shape, back[k].shape);
+            Assert.True(t.equal(back[k]).all().item<bool>(), k);
+        }
+        // the header is 8-byte aligned and the data follows it directly
+        var bytes = System.IO.File.ReadAllBytes(path);
+        Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes) % 8);
+    }
+
+    private static byte[] Bytes(string header, int dataBytes)
+    {
+        var h = Encoding.UTF8.GetBytes(header);
+        var b = new byte[8 + h.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, (ulong)h.Length);
+        h.CopyTo(b, 8);
+        return b;
+    }
+
+    [Theory]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 8, "outside the file")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,16]}}", 16, "needs 12 bytes")]
+    [InlineData("{\"a\":{\"dtype\":\"Q7\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, "unsupported dtype")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,4]}}", 4, "invalid shape")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", 4, "malformed")]
+    [InlineData("{\"a\":{\"dtype\":\"F32\"}}", 4, "malformed")]
+    [InlineData("not json", 0, "not JSON")]
+    [InlineData("[1,2]", 0, "not a JSON object")]
+    public void HostileHeadersAreRefusedWithTheFileName(string header, int dataBytes, string expect)
+    {
+        var e = Assert.Throws<CheckpointFormatException>(() => Safetensors.Parse(Bytes(header, dataBytes), "bad.safetensors"));
+        Assert.Contains("bad.safetensors", e.Message);
+        Assert.Contains(expect, e.Message);
+    }
+
+    [Fact]
+    public void HeaderLengthBeyondTheFileIsRefused()
+    {
+        var b = new byte[16];
+        BinaryPrimitives.WriteUInt64LittleEndian(b, ulong.MaxValue);
+        Assert.Throws<CheckpointFormatException>(() => Safetensors.Parse(b, "x"));
+        Assert.Throws<CheckpointFormatException>(() => Safetensors.Parse(new byte[3], "x"));
+    }
+}
