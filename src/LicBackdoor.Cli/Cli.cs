@@ -40,6 +40,7 @@ public static class Cli
         root.Subcommands.Add(DemoCommand());
         root.Subcommands.Add(ZooCommand());
         root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
+        root.Subcommands.Add(RdCommand.Build());
         return root.Parse(args).Invoke();
     }
 
