@@ -101,7 +101,7 @@ public static class BjontegaardDelta
         var pts = curve.Select(p => (X: x(p), Y: y(p))).GroupBy(p => p.X).Select(g => (X: g.Key, Y: g.Average(p => p.Y)))
             .OrderBy(p => p.X).ToArray();
         if (pts.Length < MinPoints)
-            throw new ArgumentException($"{name}: a Bjøntegaard delta needs at least {MinPoints} points with distinct values, got {pts.Length}", name);
+            throw new ArgumentException($"the {name} curve has {pts.Length} distinct point{(pts.Length == 1 ? "" : "s")}; a Bjøntegaard delta needs at least {MinPoints} points", name);
         return (pts.Select(p => p.X).ToArray(), pts.Select(p => p.Y).ToArray());
     }
 

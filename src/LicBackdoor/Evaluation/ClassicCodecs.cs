@@ -38,15 +38,15 @@ public sealed record ClassicCoding(ClassicCodec Codec, int Quality, byte[] Bytes
 /// <para><b>JPEG</b>: <see cref="SKJpegEncoderOptions"/> with the given quality (libjpeg's 1..100 scaling of the
 /// standard Annex K tables), <see cref="SKJpegEncoderDownsample.Downsample420"/> — Skia's default, checked on the
 /// bitstream: the SOF0 header gives Y 2x2 and Cb, Cr 1x1 sampling factors at every quality, the same 4:2:0 as
-/// PIL's default — baseline Huffman coding (no progressive mode, no optimised tables). The file is JFIF (an
-/// 18-byte APP0 header plus tables), so at very low rates the headers are a visible share of the bytes. Qualities
-/// 1 and 2 give identical files on Kodak because every table entry is already clamped at 255.
+/// PIL's default — and baseline sequential coding (SOF0, not progressive). The file is JFIF (an 18-byte APP0
+/// header plus tables), so at very low rates the headers are a visible share of the bytes. Quality 1 already
+/// clamps every quantiser at 255 (quality 2 nearly every one), so JPEG bottoms out near 0.09 bpp on Kodak.
 /// <see cref="EncodeJpeg(Tensor, int, SKJpegEncoderDownsample)"/> can ask for 4:2:2 or 4:4:4 instead.</para>
 /// <para><b>WebP</b>: lossy (<see cref="SKWebpEncoderCompression.Lossy"/>), simple format (a RIFF <c>VP8 </c>
-/// chunk, no VP8X/ICCP), encoded by libwebp with Skia's fixed settings (only the quality is exposed); VP8 always codes chroma at 4:2:0. libwebp accepts quality
-/// 0..100.</para>
-/// <para>Decoding goes through <see cref="ImageFile.DecodeImage"/> (Skia's decoders, libjpeg-turbo with its
-/// default fancy chroma upsampling), so the reconstruction is 8-bit and metrics on it are 8-bit metrics.</para>
+/// chunk, no VP8X/ICCP), encoded by libwebp with Skia's fixed settings (only the quality is exposed); VP8 always
+/// codes chroma at 4:2:0. libwebp accepts quality 0..100.</para>
+/// <para>Decoding goes through <see cref="ImageFile.DecodeImage"/> (Skia's decoders), so the reconstruction is
+/// 8-bit and metrics on it are 8-bit metrics.</para>
 /// </remarks>
 public static class ClassicCodecs
 {

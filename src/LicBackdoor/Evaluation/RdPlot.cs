@@ -156,7 +156,12 @@ public static class RdPlot
     private static string LegendText(RdCurve curve) => curve.Kind switch
     {
         RdCurveKind.Published => $"{curve.Label} (published)",
-        RdCurveKind.Learned => curve.Label,
+        RdCurveKind.Learned => curve.Points.Count(p => p.Weights?.StartsWith("init(", StringComparison.Ordinal) == true) switch
+        {
+            0 => curve.Label,
+            int n when n == curve.Points.Count => $"{curve.Label} (untrained)",
+            _ => $"{curve.Label} (partly untrained)",
+        },
         _ => $"{curve.Label} (SkiaSharp)",
     };
 }

@@ -81,12 +81,20 @@ public sealed class RdReport
     public static BdFigure Delta(RdCurve anchor, RdCurve test, BdInterpolation method = BdInterpolation.Polynomial)
     {
         double? rate = null, psnr = null;
-        var errors = new List<string>();
+        string? rateError = null, psnrError = null;
         try { rate = BjontegaardDelta.Rate(anchor, test, method); }
-        catch (ArgumentException e) { errors.Add("BD-rate: " + Trim(e.Message)); }
+        catch (ArgumentException e) { rateError = Trim(e.Message); }
         try { psnr = BjontegaardDelta.Psnr(anchor, test, method); }
-        catch (ArgumentException e) { errors.Add("BD-PSNR: " + Trim(e.Message)); }
-        return new BdFigure(test.Label, anchor.Label, rate, psnr, errors.Count == 0 ? null : string.Join("; ", errors));
+        catch (ArgumentException e) { psnrError = Trim(e.Message); }
+        string? error = (rateError, psnrError) switch
+        {
+            (null, null) => null,
+            (string r, string p) when r == p => r,
+            (string r, null) => "BD-rate: " + r,
+            (null, string p) => "BD-PSNR: " + p,
+            (string r, string p) => $"BD-rate: {r}; BD-PSNR: {p}",
+        };
+        return new BdFigure(test.Label, anchor.Label, rate, psnr, error);
     }
 
     /// <summary>A point's PSNR gap in dB to a published curve at equal bpp (null outside the published range).</summary>
@@ -202,10 +210,10 @@ public sealed class RdReport
         md.AppendLine();
         md.AppendLine("### Bjøntegaard deltas");
         md.AppendLine();
-        md.AppendLine(Method == BdInterpolation.Polynomial
+        md.AppendLine((Method == BdInterpolation.Polynomial
             ? "Cubic least-squares fit of PSNR against log-rate (BD-PSNR) and of log-rate against PSNR (BD-rate), integrated over the interval both curves cover (VCEG-M33). "
-            : "Piecewise cubic Hermite (PCHIP) interpolation of PSNR against log-rate and of log-rate against PSNR, integrated over the interval both curves cover. ");
-        md.AppendLine("Negative BD-rate: fewer bits than the anchor at equal PSNR; positive BD-PSNR: higher PSNR at equal bpp.");
+            : "Piecewise cubic Hermite (PCHIP) interpolation of PSNR against log-rate and of log-rate against PSNR, integrated over the interval both curves cover. ")
+            + "Negative BD-rate: fewer bits than the anchor at equal PSNR; positive BD-PSNR: higher PSNR at equal bpp.");
         md.AppendLine();
         md.AppendLine("| curve | anchor | BD-rate (%) | BD-PSNR (dB) | note |");
         md.AppendLine("|---|---|---|---|---|");
