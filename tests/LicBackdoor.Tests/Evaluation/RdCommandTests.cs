@@ -3,6 +3,7 @@ using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Imaging;
 using SkiaSharp;
+using Spectre.Console;
 
 namespace LicBackdoor.Tests.Evaluation;
 
@@ -32,8 +33,11 @@ public sealed class RdCommandTests : TorchTest, IDisposable
         var (oldOut, oldErr) = (Console.Out, Console.Error);
         var (o, e) = (new StringWriter(), new StringWriter());
         Console.SetOut(o); Console.SetError(e);
+        // Spectre's static console keeps the writer it was created with: give each run its own.
+        var oldAnsi = AnsiConsole.Console;
+        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(o), Ansi = AnsiSupport.No });
         try { return (LicBackdoor.Cli.Cli.Run(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
+        finally { Console.SetOut(oldOut); Console.SetError(oldErr); AnsiConsole.Console = oldAnsi; }
     }
 
     [Fact]
