@@ -66,6 +66,7 @@ public static class Cli
         root.Subcommands.Add(WeightsCommand.Build(Guard));
         root.Subcommands.Add(FacesCommand.Build());
         root.Subcommands.Add(SegmentCommand.Build());
+        root.Subcommands.Add(RdCommand.Build());
         return root.Parse(args).Invoke();
     }
 
