@@ -90,3 +90,47 @@ public sealed class EntropyModelTorchTests : TorchTest
         Assert.True(torch.allclose(outEval, torch.round(y + 0.2f - means) + means));
     }
 }
+
+public sealed class EntropyModelCodingTests : TorchTest
+{
+    [Theory]
+    [InlineData(new long[] { 2, 6, 9 })]
+    [InlineData(new long[] { 2, 6, 5, 7 })]
+    [InlineData(new long[] { 1, 6, 2, 3, 4 })]
+    public void EntropyBottleneckRoundTripIsRoundingAroundTheMedian(long[] shape)
+    {
+        var eb = new EntropyBottleneck(6);
+        using (no_grad()) eb.Quantiles.add_(0.3f); // non-integer medians
+        eb.Update(force: true);
+        var x = randn(shape) * 6;
+        var strings = eb.Compress(x);
+        Assert.Equal((int)shape[0], strings.Length);
+        var back = eb.Decompress(strings, shape[2..]);
+        var med = eb.Medians().reshape(new long[] { 1, 6 }.Concat(Enumerable.Repeat(1L, shape.Length - 2)).ToArray());
+        Assert.True(back.equal(torch.round(x - med) + med).all().item<bool>());
+    }
+
+    [Fact]
+    public void GaussianConditionalRoundTripWithMeans()
+    {
+        var gc = new GaussianConditional();
+        gc.Update();
+        var y = randn(2, 4, 3, 5) * 8;
+        var scales = rand(2, 4, 3, 5) * 10;
+        var means = randn(2, 4, 3, 5);
+        var idx = gc.BuildIndexes(scales);
+        var back = gc.Decompress(gc.Compress(y, idx, means), idx, means);
+        Assert.True(back.equal(torch.round(y - means) + means).all().item<bool>());
+        Assert.Throws<ArgumentException>(() => gc.Compress(y, idx[.., ..2]));
+    }
+
+    [Fact]
+    public void DefaultScaleTableIsCompressAis()
+    {
+        var t = GaussianConditional.DefaultScaleTable();
+        Assert.Equal(64, t.Length);
+        Assert.Equal(0.11f, t[0]);
+        Assert.Equal(256f, t[^1]);
+        Assert.True(t.Zip(t.Skip(1)).All(p => p.Second > p.First));
+    }
+}
