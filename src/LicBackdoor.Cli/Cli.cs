@@ -54,6 +54,10 @@ public static class Cli
     /// <summary>Parses and runs; returns the process exit code (0 success, 1 bad input, 2 usage).</summary>
     public static int Run(string[] args)
     {
+        // `licb eval --rd ...` is the rate-distortion sweep: the same as `licb rd ...` (rd's options apply).
+        int verb = Array.IndexOf(args, "eval");
+        if (verb >= 0 && args.Contains("--rd"))
+            args = args.Take(verb).Append("rd").Concat(args.Skip(verb + 1).Where(a => a != "--rd")).ToArray();
         var root = new RootCommand("LicBackdoor: learned image compression and its backdoors (CompressAI-compatible codecs in .NET)");
         root.Options.Add(ThreadsOption);
         root.Options.Add(DataOption);

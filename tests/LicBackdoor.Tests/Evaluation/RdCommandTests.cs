@@ -90,7 +90,8 @@ public sealed class RdCommandTests : TorchTest, IDisposable
     public void WithoutModelsTheWeightsFolderIsSearched()
     {
         var outDir = Path.Combine(dir, "out2");
-        var r = Run("rd", "--images", images, "--limit", "1", "--weights-dir", weights, "--jpeg-qualities", "none", "--webp-qualities", "none", "--out", outDir);
+        // `licb eval --rd` is the same verb
+        var r = Run("eval", "--rd", "--images", images, "--limit", "1", "--weights-dir", weights, "--jpeg-qualities", "none", "--webp-qualities", "none", "--out", outDir);
         Assert.True(r.Code == 0, r.Err);
         using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "rd.json")));
         var curves = doc.RootElement.GetProperty("curves");
