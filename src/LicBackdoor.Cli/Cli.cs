@@ -175,9 +175,13 @@ public static class Cli
         var cmd = new Command("zoo", "list the supported architectures and qualities (N, M, λ)");
         cmd.SetAction(p => Guard(p, () =>
         {
-            var table = new Table().AddColumns("model", "quality", "N", "M", "λ (MSE)", "λ (MS-SSIM)");
+            var table = new Table().AddColumns("model", "quality", "N", "M", "λ (MSE)", "λ (MS-SSIM)", "default weights");
             foreach (var e in ModelZoo.All)
-                table.AddRow(e.Model, e.Quality.ToString(), e.N.ToString(), e.M.ToString(), e.LambdaMse.ToString("0.0000"), e.LambdaMsSsim.ToString("0.00"));
+            {
+                var shipped = ModelStore.EmbeddedWeights(e.Model, e.Quality);
+                table.AddRow(e.Model, e.Quality.ToString(), e.N.ToString(), e.M.ToString(), e.LambdaMse.ToString("0.0000"), e.LambdaMsSsim.ToString("0.00"),
+                    shipped is null ? "seeded init" : Markup.Escape($"models/{Path.GetFileName(shipped)}"));
+            }
             Terminal.Current().Write(table);
             return 0;
         }));

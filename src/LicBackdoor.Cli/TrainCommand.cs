@@ -18,6 +18,7 @@ internal static class TrainCommand
         var quality = new Option<int>("--quality", "-q") { Description = "quality index: sets λ (CompressAI's table) and N/M unless given", DefaultValueFactory = _ => 3 };
         var n = new Option<int?>("--n") { Description = "channels N (default: the quality's CompressAI size)" };
         var m = new Option<int?>("--m") { Description = "latent channels M (hyperprior; default: the quality's CompressAI size)" };
+        var mini = new Option<bool>("--mini") { Description = "the CPU-sized configuration (hyperprior-mini: N=64 M=96; cheng2020-anchor-mini: N=64)" };
         var lambda = new Option<double?>("--lambda") { Description = "rate-distortion trade-off λ (default: the quality's)" };
         var steps = new Option<int>("--steps") { Description = "total steps (with --resume: changes the run's total)", DefaultValueFactory = _ => 20000 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };
@@ -34,7 +35,7 @@ internal static class TrainCommand
         var logEvery = new Option<int>("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 100 };
         var cmd = new Command("train", "train a codec (λ·255²·MSE + bpp, aux loss, Adam, clipping, plateau schedule); resumable")
         {
-            run, resume, model, quality, n, m, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, logEvery,
+            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, logEvery,
         };
         cmd.SetAction(p => guard(p, () =>
         {
@@ -48,6 +49,11 @@ internal static class TrainCommand
             {
                 var name = p.GetValue(model)!;
                 var entry = ModelZoo.Get(name, p.GetValue(quality));
+                if (p.GetValue(mini))
+                {
+                    var (mn, mm) = ModelZoo.MiniSize(name);
+                    entry = entry with { N = mn, M = mm };
+                }
                 var data = p.GetValue(folders) is { Length: > 0 } given ? given
                     : new[] { DataRoot.Folder("photos", p.GetValue(dataOption)), DataRoot.Folder(Path.Combine("camvid", "train"), p.GetValue(dataOption)) };
                 var options = new TrainOptions

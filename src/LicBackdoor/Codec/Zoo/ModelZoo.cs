@@ -31,6 +31,24 @@ public static class ModelZoo
     /// <summary>λ per quality for MS-SSIM models, q1..q8 (CompressAI zoo).</summary>
     public static readonly IReadOnlyList<double> LambdasMsSsim = new[] { 2.40, 4.58, 8.73, 16.64, 31.73, 60.50, 115.37, 220.00 };
 
+    /// <summary>
+    /// CPU-sized configurations of the two architectures (same layers, fewer channels), which the project
+    /// trains and ships in <c>models/</c>: "hyperprior-mini" is ScaleHyperprior N=64, M=96 (a training step of
+    /// 8x128x128 crops takes ~0.09 s on 2 cores vs ~1 s for N=128/M=192 at 256x256, see docs/BENCHMARKS.md);
+    /// "cheng2020-anchor-mini" is Cheng2020Anchor N=64.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, (string Model, int N, int M)> MiniConfigs = new Dictionary<string, (string, int, int)>
+    {
+        ["hyperprior-mini"] = (ScaleHyperprior.Name, 64, 96),
+        ["cheng2020-anchor-mini"] = (Cheng2020Anchor.Name, 64, 64),
+    };
+
+    /// <summary>The mini configuration of an architecture.</summary>
+    public static (int N, int M) MiniSize(string model) =>
+        MiniConfigs.Values.FirstOrDefault(c => c.Model == model) is { Model: not null } c
+            ? (c.N, c.M)
+            : throw new ArgumentException($"no mini configuration for '{model}'");
+
     /// <summary>The seed used to initialise models that have no trained weights.</summary>
     public const int DefaultInitSeed = 0;
 
