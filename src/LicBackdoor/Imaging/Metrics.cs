@@ -93,7 +93,8 @@ public static class Metrics
         var x = a.to(ScalarType.Float32);
         var y = b.to(ScalarType.Float32);
         long channels = x.shape[1];
-        var window = GaussianWindow(channels, x.device);
+        // The five blurred maps (x, y, x², y², xy) go through one grouped convolution.
+        var window = GaussianWindow(channels * 5, x.device);
         double k1r = K1 * dataRange, k2r = K2 * dataRange;
         double c1 = k1r * k1r, c2 = k2r * k2r;
 
@@ -124,14 +125,15 @@ public static class Metrics
     /// <summary>Per-channel SSIM and contrast-structure means, each [N, C] (pytorch_msssim's <c>_ssim</c>).</summary>
     private static (Tensor Ssim, Tensor Cs) SsimPerChannel(Tensor x, Tensor y, (Tensor Vertical, Tensor Horizontal) window, double c1, double c2)
     {
-        var mu1 = Blur(x, window);
-        var mu2 = Blur(y, window);
+        var blurred = Blur(torch.cat(new[] { x, y, x * x, y * y, x * y }, 1), window).chunk(5, 1);
+        var mu1 = blurred[0];
+        var mu2 = blurred[1];
         var mu1Sq = mu1.pow(2);
         var mu2Sq = mu2.pow(2);
         var mu1Mu2 = mu1 * mu2;
-        var sigma1Sq = Blur(x * x, window) - mu1Sq;
-        var sigma2Sq = Blur(y * y, window) - mu2Sq;
-        var sigma12 = Blur(x * y, window) - mu1Mu2;
+        var sigma1Sq = blurred[2] - mu1Sq;
+        var sigma2Sq = blurred[3] - mu2Sq;
+        var sigma12 = blurred[4] - mu1Mu2;
         var csMap = (2 * sigma12 + c2) / (sigma1Sq + sigma2Sq + c2);
         var ssimMap = (2 * mu1Mu2 + c1) / (mu1Sq + mu2Sq + c1) * csMap;
         return (ssimMap.flatten(2).mean([-1]), csMap.flatten(2).mean([-1]));
