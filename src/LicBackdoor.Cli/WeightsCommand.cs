@@ -35,7 +35,8 @@ internal static class WeightsCommand
         var output = new Argument<string>("output") { Description = "safetensors file to write" };
         var compressAi = new Option<bool>("--compressai-keys") { Description = "map CompressAI's legacy key names (module., downsample, _matrix{i}, …) to the current ones" };
         var stateDictOnly = new Option<bool>("--state-dict") { Description = "for PyTorch checkpoints: keep only the state dict (its keys without the 'state_dict.' prefix)" };
-        var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly };
+        var half = new Option<bool>("--half") { Description = "store layer weights and biases (and GDN beta/gamma) as float16; entropy-model parameters and buffers stay float32" };
+        var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly, half };
         convert.SetAction(p => guard(p, () =>
         {
             var path = p.GetValue(input)!;
@@ -45,7 +46,10 @@ internal static class WeightsCommand
             try
             {
                 var result = p.GetValue(compressAi) ? CompressAiKeys.Remap(tensors, path) : tensors;
-                Safetensors.Save(p.GetValue(output)!, result, new Dictionary<string, string> { ["licb.source"] = Path.GetFileName(path) });
+                if (p.GetValue(half)) result = WeightsFile.HalveLayerWeights(result);
+                var meta = WeightsFile.Metadata(path);
+                meta["licb.source"] = Path.GetFileName(path);
+                Safetensors.Save(p.GetValue(output)!, result, meta);
                 Console.WriteLine($"{p.GetValue(output)}: {result.Count} tensors");
             }
             finally { foreach (var t in tensors.Values) t.Dispose(); }

@@ -37,6 +37,28 @@ public static class WeightsFile
         };
     }
 
+    /// <summary>The string metadata of a safetensors file (empty for the other formats).</summary>
+    public static Dictionary<string, string> Metadata(string path) =>
+        Detect(path) == WeightsFormat.Safetensors ? Safetensors.Load(path).Metadata : new Dictionary<string, string>();
+
+    /// <summary>
+    /// A copy of the state dict with float32 layer weights, biases and GDN beta/gamma stored as float16, which
+    /// halves a codec's file; entropy-model parameters (quantiles, density matrices) and all buffers stay
+    /// float32. Loading converts back to float32, so the loaded model is the float16-rounded one.
+    /// </summary>
+    public static Dictionary<string, Tensor> HalveLayerWeights(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, t) in stateDict)
+        {
+            bool layer = name.EndsWith(".weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)
+                         || name.EndsWith(".beta", StringComparison.Ordinal) || name.EndsWith(".gamma", StringComparison.Ordinal);
+            result[name] = layer && t.dtype == ScalarType.Float32 && !name.Contains("entropy_bottleneck", StringComparison.Ordinal)
+                ? t.to_type(ScalarType.Float16) : t;
+        }
+        return result;
+    }
+
     /// <summary>Every tensor reachable in an unpickled object graph, named by its path of dict keys and list indexes.</summary>
     public static Dictionary<string, Tensor> Flatten(object? graph, string fileName)
     {

@@ -46,6 +46,25 @@ public sealed class WeightsCommandTests : TorchTest, IDisposable
     }
 
     [Fact]
+    public void HalfPrecisionShippingKeepsEntropyModelsInFloat32AndStillCodes()
+    {
+        var src = Path.Combine(TestPaths.Fixtures, "hyperprior-n32m48.pth.tar");
+        var full = Path.Combine(dir, "full.safetensors");
+        var half = Path.Combine(dir, "half.safetensors");
+        Assert.Equal(0, Run("weights", "convert", src, full, "--compressai-keys").Code);
+        Assert.Equal(0, Run("weights", "convert", full, half, "--half").Code);
+        Assert.True(new FileInfo(half).Length < new FileInfo(full).Length * 0.7);
+        var t = LicBackdoor.Weights.Safetensors.Load(half).Tensors;
+        Assert.Equal(TorchSharp.torch.ScalarType.Float16, t["g_a.0.weight"].dtype);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, t["entropy_bottleneck.quantiles"].dtype);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float32, t["g_a.1.beta_reparam.pedestal"].dtype);
+        var codec = ModelStore.Open("bmshj2018-hyperprior", 3, half);
+        var x = SyntheticImages.Smooth(64, 64);
+        var xHat = codec.Model.Decompress(codec.Model.Compress(x));
+        Assert.Equal(x.shape, xHat.shape);
+    }
+
+    [Fact]
     public void BadFilesGiveOneLineErrors()
     {
         var junk = Path.Combine(dir, "junk.bin");
