@@ -32,14 +32,21 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 500 };
         var patience = new Option<int>("--patience") { Description = "validations without improvement before the lr drops 10x", DefaultValueFactory = _ => 10 };
         var init = new Option<string?>("--init") { Description = "start from these weights (safetensors), e.g. another quality's" };
+        var export = new Option<string?>("--export") { Description = "write the weights of the run's last checkpoint to this safetensors file and stop (no training)" };
         var logEvery = new Option<int>("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 100 };
         var cmd = new Command("train", "train a codec (λ·255²·MSE + bpp, aux loss, Adam, clipping, plateau schedule); resumable")
         {
-            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, logEvery,
+            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, export, logEvery,
         };
         cmd.SetAction(p => guard(p, () =>
         {
             var runDir = p.GetValue(run)!;
+            if (p.GetValue(export) is string exportPath)
+            {
+                long at = Trainer.Export(runDir, exportPath);
+                Console.WriteLine($"{exportPath}: weights of {runDir} at step {at}");
+                return 0;
+            }
             Trainer trainer;
             if (p.GetValue(resume))
             {

@@ -256,6 +256,37 @@ public sealed class Trainer : IDisposable
         AtomicFile.WriteAllText(log, string.Join("\n", kept) + "\n");
     }
 
+    /// <summary>
+    /// Writes the weights of a run's last checkpoint (CDF tables updated) to <paramref name="outPath"/>, so a run
+    /// that is still going, or was stopped early, gives a usable model.
+    /// </summary>
+    public static long Export(string runDir, string outPath)
+    {
+        var ckpt = Path.Combine(runDir, CheckpointFile);
+        if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir}: no {CheckpointFile} yet", ckpt);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, OptionsFile)));
+        var options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
+                      ?? throw new IOException($"{runDir}: unreadable options");
+        var (tensors, meta) = Safetensors.Load(ckpt);
+        try
+        {
+            using var model = ModelZoo.Build(options.Model, options.N, options.M);
+            var modelPart = tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
+            StateDict.Load(model, modelPart, ckpt);
+            model.eval();
+            model.Update(force: true);
+            var step = meta.TryGetValue("net.step", out var st) ? st : "?";
+            ModelStore.Save(model, options.Quality, outPath, new Dictionary<string, string>
+            {
+                ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
+                ["licb.steps"] = step,
+            });
+            return long.TryParse(step, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : -1;
+        }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
+    }
+
     private void Finish()
     {
         model.eval();

@@ -61,6 +61,19 @@ public sealed class TrainerTests : TorchTest, IDisposable
     }
 
     [Fact]
+    public void ExportGivesAUsableModelFromARunningRun()
+    {
+        var options = Options("bmshj2018-hyperprior");
+        var run = Path.Combine(dir, "exp");
+        using (var t = Trainer.Start(options, run)) t.Run(stopAfter: 7); // checkpoint at step 6
+        var path = Path.Combine(dir, "exported.safetensors");
+        Assert.Equal(6, Trainer.Export(run, path));
+        var codec = LicBackdoor.Codec.Zoo.ModelStore.Open("bmshj2018-hyperprior", 3, path);
+        var x = SyntheticImages.Smooth(64, 64);
+        Assert.Equal(x.shape, codec.Model.Decompress(codec.Model.Compress(x)).shape);
+    }
+
+    [Fact]
     public void StartRefusesAFolderWithARun()
     {
         var options = Options("bmshj2018-hyperprior") with { Steps = 1 };
