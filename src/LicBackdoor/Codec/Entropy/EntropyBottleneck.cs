@@ -128,6 +128,30 @@ public sealed partial class EntropyBottleneck : EntropyModel
     }
 
     /// <summary>
+    /// Sets <c>quantiles</c> to where the learned cumulative reaches its targets (tail_mass/2, 1/2,
+    /// 1 - tail_mass/2) by bisection per channel, instead of relying on the aux loss having converged
+    /// (CompressAI's <c>update(update_quantiles=True)</c>, since 1.2.5). The cumulative logits are monotone in
+    /// the input, so 64 halvings of [-1e5, 1e5] pin each quantile to float precision.
+    /// </summary>
+    public void UpdateQuantiles()
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var shape = new long[] { Channels, 1, 3 };
+        var lo = full(shape, -1e5f);
+        var hi = full(shape, 1e5f);
+        var tgt = target.reshape(1, 1, 3).expand(shape);
+        for (int i = 0; i < 64; i++)
+        {
+            var mid = (lo + hi) * 0.5f;
+            var above = LogitsCumulative(mid, stopGradient: true).gt(tgt);
+            hi = torch.where(above, mid, hi);
+            lo = torch.where(above, lo, mid);
+        }
+        quantiles.copy_((lo + hi) * 0.5f);
+    }
+
+    /// <summary>
     /// Builds the quantised CDF tables from the current density (CompressAI <c>update</c>). Returns false
     /// without doing anything when tables exist and <paramref name="force"/> is false.
     /// </summary>

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using LicBackdoor.Codec.Entropy;
 using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
@@ -47,7 +48,8 @@ public sealed record TrainStep(long Step, double Loss, double Bpp, double Mse, d
 /// <summary>
 /// CompressAI's training recipe (examples/train.py): λ·255²·MSE + bpp, Adam on the network (lr 1e-4) and a
 /// second Adam on the quantiles only (aux loss, lr 1e-3), gradient clipping at 1.0 on the network step,
-/// ReduceLROnPlateau on a held-out validation loss. A run folder holds <c>options.json</c>,
+/// ReduceLROnPlateau on a held-out validation loss; at the end the entropy bottleneck's quantiles are set by
+/// bisection (<see cref="EntropyBottleneck.UpdateQuantiles"/>) before the CDF tables are built. A run folder holds <c>options.json</c>,
 /// <c>checkpoint.safetensors</c> (weights, optimizer moments, step, generator states; written atomically
 /// every <c>CheckpointEvery</c> steps), <c>log.csv</c>, and at the end <c>model.safetensors</c> with the CDF
 /// tables updated. A killed run resumes from its checkpoint and continues bit for bit.
@@ -275,6 +277,7 @@ public sealed class Trainer : IDisposable
                 .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
             StateDict.Load(model, modelPart, ckpt);
             model.eval();
+            model.EntropyBottleneck.UpdateQuantiles();
             model.Update(force: true);
             var step = meta.TryGetValue("net.step", out var st) ? st : "?";
             ModelStore.Save(model, options.Quality, outPath, new Dictionary<string, string>
@@ -290,6 +293,7 @@ public sealed class Trainer : IDisposable
     private void Finish()
     {
         model.eval();
+        model.EntropyBottleneck.UpdateQuantiles();
         model.Update(force: true);
         ModelStore.Save(model, options.Quality, Path.Combine(runDir, ModelFile), new Dictionary<string, string>
         {

@@ -134,3 +134,21 @@ public sealed class EntropyModelCodingTests : TorchTest
         Assert.True(t.Zip(t.Skip(1)).All(p => p.Second > p.First));
     }
 }
+
+public sealed class QuantileBisectionTests : TorchTest
+{
+    [Fact]
+    public void UpdateQuantilesHitsTheTargets()
+    {
+        var eb = new EntropyBottleneck(5);
+        using (no_grad()) foreach (var p in eb.parameters()) if (p.shape.Length == 3 && p.shape[2] == 1) p.add_(randn(p.shape) * 0.3);
+        double before = eb.Loss().item<float>();
+        eb.UpdateQuantiles();
+        var logits = eb.LogitsCumulative(eb.Quantiles, stopGradient: true);
+        var target = tensor(new float[] { -21.416413f, 0, 21.416413f }).reshape(1, 1, 3);
+        Assert.True((logits - target).abs().max().item<float>() < 1e-3, $"max residual {(logits - target).abs().max().item<float>()}");
+        Assert.True(eb.Loss().item<float>() < before);
+        Assert.True(eb.Quantiles[.., 0, 0].lt(eb.Quantiles[.., 0, 1]).all().item<bool>());
+        Assert.True(eb.Quantiles[.., 0, 1].lt(eb.Quantiles[.., 0, 2]).all().item<bool>());
+    }
+}
