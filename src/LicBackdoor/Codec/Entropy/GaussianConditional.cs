@@ -40,6 +40,14 @@ public sealed partial class GaussianConditional : EntropyModel
     /// <summary>The default scale table, <c>exp(linspace(ln 0.11, ln 256, 64))</c> computed in float32 as CompressAI does.</summary>
     public static float[] DefaultScaleTable() => GaussianConditionalTables.DefaultScaleTable();
 
+    /// <summary>
+    /// A log-spaced scale table from 0.11 to 256 with <paramref name="levels"/> entries: CompressAI's exact table
+    /// for 64, a finer one otherwise. Scales are rounded up to the table when coding, which costs ~2 % of the
+    /// y rate with 64 levels (ratio 1.131 between entries); measured on a trained hyperprior-mini (4 Kodak images): real bpp 2.53 % above the likelihood with 64 levels, 1.21 % with 128, 0.79 % with 192, 0.60 % with 256.
+    /// </summary>
+    public static float[] ScaleTableWithLevels(int levels) =>
+        levels == ScalesLevels ? DefaultScaleTable() : GaussianConditionalTables.ComputeScaleTable(ScalesMin, ScalesMax, levels);
+
     /// <summary>The lower bound applied to scales (0.11 by default).</summary>
     public float ScaleBoundValue => scale_bound.item<float>();
 

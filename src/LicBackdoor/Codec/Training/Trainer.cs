@@ -31,6 +31,8 @@ public sealed record TrainOptions
     public int ValidationImages { get; init; } = 4;
     public int Patience { get; init; } = 10;
     public string? Init { get; init; }
+    /// <summary>Levels of the Gaussian-conditional scale table built at the end (CompressAI: 64; finer tables code closer to the likelihood).</summary>
+    public int ScaleLevels { get; init; } = 192;
 
     public void Validate()
     {
@@ -39,6 +41,7 @@ public sealed record TrainOptions
             throw new ArgumentException("N, M, λ, steps and batch must be positive, and the crop a multiple of 64");
         if (DataFolders.Count == 0) throw new ArgumentException("at least one data folder is required");
         if (ValidateEvery <= 0 || CheckpointEvery <= 0) throw new ArgumentException("validation and checkpoint intervals must be positive");
+        if (ScaleLevels < 2 || ScaleLevels > 1024) throw new ArgumentException("scale levels must be 2..1024");
     }
 }
 
@@ -278,7 +281,7 @@ public sealed class Trainer : IDisposable
             StateDict.Load(model, modelPart, ckpt);
             model.eval();
             model.EntropyBottleneck.UpdateQuantiles();
-            model.Update(force: true);
+            model.Update(force: true, GaussianConditional.ScaleTableWithLevels(options.ScaleLevels));
             var step = meta.TryGetValue("net.step", out var st) ? st : "?";
             ModelStore.Save(model, options.Quality, outPath, new Dictionary<string, string>
             {
@@ -294,7 +297,7 @@ public sealed class Trainer : IDisposable
     {
         model.eval();
         model.EntropyBottleneck.UpdateQuantiles();
-        model.Update(force: true);
+        model.Update(force: true, GaussianConditional.ScaleTableWithLevels(options.ScaleLevels));
         ModelStore.Save(model, options.Quality, Path.Combine(runDir, ModelFile), new Dictionary<string, string>
         {
             ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
