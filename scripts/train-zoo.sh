@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Trains the project's own hyperprior-mini zoo (models/README.md records what each run took) and writes the
+# shipped files: models/bmshj2018-hyperprior-mini-q{1,2,3,4}.safetensors (float16 layer weights).
+# Usage: scripts/train-zoo.sh [RUNS_DIR]   (default: runs/). Resumable: rerun after an interruption.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${1:-runs}"
+dotnet build -c Release src/LicBackdoor.Cli >/dev/null
+licb=src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb
+export OMP_WAIT_POLICY=PASSIVE
+train() { # run-name, then licb train options
+  local run="$runs/$1"; shift
+  if [[ -f "$run/model.safetensors" ]]; then return; fi
+  if [[ -f "$run/options.json" ]]; then "$licb" --threads 2 train --run "$run" --resume
+  else "$licb" --threads 2 train --run "$run" "$@"; fi
+}
+# q3 from scratch, then q1, q2, q4 fine-tuned from it
+train hp-mini-q3 --quality 3 --mini --steps 20000 --lr 2e-4 --validate-every 1000 --checkpoint-every 1000 --log-every 500
+for q in 1 2 4; do
+  train "hp-mini-q$q" --quality "$q" --mini --init "$runs/hp-mini-q3/model.safetensors" --steps 3000 --lr 2e-4 \
+    --validate-every 500 --checkpoint-every 500 --log-every 500
+done
+mkdir -p models
+for q in 1 2 3 4; do
+  "$licb" weights convert "$runs/hp-mini-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half
+done
