@@ -306,9 +306,13 @@ public sealed class Trainer : IDisposable
         model.train();
     }
 
-    /// <summary>The current git commit of the working directory, or "unknown".</summary>
+    /// <summary>The git commit this program was built from (recorded at build time), else that of the working directory, else "unknown".</summary>
     internal static string GitCommit()
     {
+        var info = typeof(Trainer).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion;
+        int plus = info?.IndexOf('+') ?? -1;
+        if (info is not null && plus >= 0 && info.Length - plus - 1 >= 7) return info[(plus + 1)..];
         try
         {
             var psi = new ProcessStartInfo("git", "rev-parse HEAD") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
