@@ -52,7 +52,9 @@ public static class CodecTiming
             if (only is not null && only != name) continue;
             string? weights = weightsDir is null ? null : Path.Combine(weightsDir, $"{name}-q3.safetensors");
             if (weights is not null && !File.Exists(weights)) weights = null;
-            var codec = ModelStore.Open(name, 3, weights);
+            // CompressAI's q3 sizes: the weights given, else a seeded fresh model (not the shipped mini weights).
+            var codec = weights is not null ? ModelStore.Open(name, 3, weights)
+                : new LoadedCodec(ModelZoo.CreateInitialized(name, 3), 3, $"init(seed={ModelZoo.DefaultInitSeed})");
             using (NewDisposeScope()) RoundTrip(codec, ImageFile.Load(files[0])); // warm-up
             double enc = 0, dec = 0, bits = 0, estBits = 0, pixels = 0;
             foreach (var f in files)
