@@ -16,6 +16,9 @@ public static class RansThroughput
     {
         ["a"] = (82, 17),
         ["b"] = (94, 180),
+        // CompressAI's "realistic stream" figure was measured on a Kodak image's y symbols (tiled), i.e. this
+        // workload's kind; the synthetic (b) is compared with the same figure as a proxy.
+        ["kodak"] = (94, 180),
     };
 
     public static int Run(string[] args)
@@ -44,8 +47,10 @@ public static class RansThroughput
         var grid = new Table().AddColumns("workload", "encode Msym/s", "CompressAI", "ratio", "decode Msym/s", "CompressAI", "ratio", "bits/sym");
         foreach (string name in RansWorkloads.Names)
         {
-            (int[] symbols, int[] indexes) = RansWorkloads.Generate(name, n);
-            RansCdfTable table = RansWorkloads.Table;
+            int[] symbols, indexes;
+            RansCdfTable table;
+            if (name == "kodak") (symbols, indexes, table) = RansWorkloads.Kodak(n);
+            else { (symbols, indexes) = RansWorkloads.Generate(name, n); table = RansWorkloads.Table; }
             var encoder = new RansEncoder(n);
             var decoder = new RansDecoder(table);
             var decoded = new int[n];

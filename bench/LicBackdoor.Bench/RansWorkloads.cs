@@ -8,14 +8,15 @@ namespace LicBackdoor.Bench;
 /// </summary>
 public static class RansWorkloads
 {
-    /// <summary>Workload names: <c>a</c> = all scales, <c>b</c> = low-entropy "realistic" stream.</summary>
-    public static readonly string[] Names = ["a", "b"];
+    /// <summary>Workload names: <c>a</c> = all scales, <c>b</c> = low-entropy synthetic stream, <c>kodak</c> = a real image's y symbols.</summary>
+    public static readonly string[] Names = ["a", "b", "kodak"];
 
     /// <summary>One-line description of each workload, for reports.</summary>
     public static string Describe(string name) => name switch
     {
         "a" => "all 64 scales: uniform random index, symbol ~ round(N(0, scale)); 0.1% out-of-range escapes",
         "b" => "low entropy: 95% of indexes in 0..20 (skewed to small scales), 5% in 21..63; symbols mostly 0/±1",
+        "kodak" => "kodim01's y symbols and scale indexes from the shipped hyperprior-mini q3 (its 192-level table), tiled",
         _ => throw new ArgumentException($"unknown workload '{name}'"),
     };
 
@@ -69,6 +70,28 @@ public static class RansWorkloads
             symbols[i] = sym;
         }
         return (symbols, indexes);
+    }
+
+    /// <summary>
+    /// The y symbols and Gaussian-conditional indexes of Kodak's kodim01 under the shipped hyperprior-mini q3
+    /// (what its compress() codes), tiled to <paramref name="n"/> symbols, with that model's coder table.
+    /// </summary>
+    public static (int[] Symbols, int[] Indexes, RansCdfTable Table) Kodak(int n)
+    {
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        using var _ = TorchSharp.torch.no_grad();
+        var codec = LicBackdoor.Codec.Zoo.ModelStore.Open("bmshj2018-hyperprior", 3);
+        var model = (LicBackdoor.Codec.Models.ScaleHyperprior)codec.Model;
+        var x = LicBackdoor.Imaging.ImageFile.Load(Path.Combine(LicBackdoor.Data.DataRoot.Folder("kodak"), "kodim01.png"));
+        var y = model.Analysis.forward(x);
+        var z = model.HyperAnalysis.forward(y.abs());
+        var zHat = model.EntropyBottleneck.Decompress(model.EntropyBottleneck.Compress(z), new[] { z.shape[2], z.shape[3] });
+        var idx = model.GaussianConditional.BuildIndexes(model.HyperSynthesis.forward(zHat)).data<int>().ToArray();
+        var sym = TorchSharp.torch.round(y).to_type(TorchSharp.torch.ScalarType.Int32).data<int>().ToArray();
+        var symbols = new int[n];
+        var indexes = new int[n];
+        for (int i = 0; i < n; i++) { symbols[i] = sym[i % sym.Length]; indexes[i] = idx[i % idx.Length]; }
+        return (symbols, indexes, model.GaussianConditional.CoderTable());
     }
 
     private static double Gaussian(Random rng) =>
