@@ -1,4 +1,3 @@
-using System.Runtime.InteropServices;
 using LicBackdoor.Imaging;
 using SkiaSharp;
 using static TorchSharp.torch;
@@ -71,7 +70,7 @@ public static class ClassicCodecs
     {
         CheckQuality(ClassicCodec.Jpeg, quality);
         var options = new SKJpegEncoderOptions(quality, downsample, SKJpegEncoderAlphaOption.Ignore);
-        return EncodeWith(image, "JPEG", pixmap => pixmap.Encode(options));
+        return ImageFile.Encode(image, "JPEG", pixmap => pixmap.Encode(options));
     }
 
     /// <summary>Encodes as lossy WebP at <paramref name="quality"/> (0..100).</summary>
@@ -79,7 +78,7 @@ public static class ClassicCodecs
     {
         CheckQuality(ClassicCodec.Webp, quality);
         var options = new SKWebpEncoderOptions(SKWebpEncoderCompression.Lossy, quality);
-        return EncodeWith(image, "WebP", pixmap => pixmap.Encode(options));
+        return ImageFile.Encode(image, "WebP", pixmap => pixmap.Encode(options));
     }
 
     /// <summary>Decodes an encoded JPEG/WebP (or any format <see cref="ImageFile.DecodeImage"/> reads) to <c>[1, 3, H, W]</c>.</summary>
@@ -98,57 +97,5 @@ public static class ClassicCodecs
         var (min, max) = QualityRange(codec);
         if (quality < min || quality > max)
             throw new ArgumentOutOfRangeException(nameof(quality), quality, $"{Label(codec)} quality must be {min}..{max}, got {quality}");
-    }
-
-    private static byte[] EncodeWith(Tensor image, string format, Func<SKPixmap, SKData?> encode)
-    {
-        var (rgba, height, width) = ToRgba(image);
-        var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque); // no colour space: no ICC profile
-        var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
-        try
-        {
-            using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), width * 4);
-            using var data = encode(pixmap) ?? throw new IOException($"{format} encoding of a {width}x{height} image failed in SkiaSharp");
-            return data.ToArray();
-        }
-        finally
-        {
-            handle.Free();
-        }
-    }
-
-    /// <summary>Interleaved opaque RGBA bytes of an image tensor, quantised as <see cref="ImageFile.EncodePng"/> does.</summary>
-    private static (byte[] Rgba, int Height, int Width) ToRgba(Tensor image)
-    {
-        ArgumentNullException.ThrowIfNull(image);
-        var shape = image.shape;
-        bool ok = (shape.Length == 4 && shape[0] == 1 && shape[1] == 3) || (shape.Length == 3 && shape[0] == 3);
-        if (!ok)
-            throw new ArgumentException($"expected an image tensor [1, 3, H, W] or [3, H, W], got [{string.Join(", ", shape)}]", nameof(image));
-        if (!image.is_floating_point())
-            throw new ArgumentException($"expected a floating-point image tensor with values in [0, 1], got {image.dtype}", nameof(image));
-        long h = shape[^2], w = shape[^1];
-        if (h < 1 || w < 1 || h > ImageFile.MaxSide || w > ImageFile.MaxSide || h * w > ImageFile.MaxPixels)
-            throw new ArgumentException($"cannot encode a {w}x{h} image", nameof(image));
-        float[] values;
-        using (NewDisposeScope())
-            values = image.detach().to(ScalarType.Float32, CPU).contiguous().data<float>().ToArray();
-        long plane = h * w;
-        var rgba = new byte[plane * 4];
-        for (long i = 0, o = 0; i < plane; i++, o += 4)
-        {
-            rgba[o] = Quantize(values[i]);
-            rgba[o + 1] = Quantize(values[plane + i]);
-            rgba[o + 2] = Quantize(values[2 * plane + i]);
-            rgba[o + 3] = 255;
-        }
-        return (rgba, (int)h, (int)w);
-    }
-
-    private static byte Quantize(float v)
-    {
-        if (!(v > 0f)) return 0;          // also NaN
-        if (v >= 1f) return 255;
-        return (byte)MathF.Round(v * 255f); // ties to even, like torch.round and ImageFile.EncodePng
     }
 }

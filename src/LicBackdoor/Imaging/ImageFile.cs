@@ -141,7 +141,14 @@ public static partial class ImageFile
     /// be contiguous; it is not modified.
     /// </summary>
     /// <exception cref="ArgumentException">Wrong shape, non-floating dtype, or dimensions beyond <see cref="MaxSide"/>/<see cref="MaxPixels"/>.</exception>
-    public static byte[] EncodePng(Tensor image)
+    public static byte[] EncodePng(Tensor image) => Encode(image, "PNG", pixmap => pixmap.Encode(SKPngEncoderOptions.Default));
+
+    /// <summary>
+    /// Quantises an image tensor to 8 bits as <see cref="EncodePng"/> does and hands the opaque RGBA8888 pixels,
+    /// with no colour space (so no sRGB/iCCP/ICC data is written), to <paramref name="encode"/>. Shared by the PNG
+    /// writer and the JPEG/WebP baselines.
+    /// </summary>
+    internal static byte[] Encode(Tensor image, string format, Func<SKPixmap, SKData?> encode)
     {
         ArgumentNullException.ThrowIfNull(image);
         var (height, width) = CheckSavableShape(image);
@@ -162,14 +169,13 @@ public static partial class ImageFile
             rgba[o + 3] = 255;
         }
 
-        // Opaque RGBA8888 with no colour space: Skia writes colour type 2 (RGB) and no sRGB/iCCP chunk.
         var info = new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque);
         var handle = GCHandle.Alloc(rgba, GCHandleType.Pinned);
         try
         {
             using var pixmap = new SKPixmap(info, handle.AddrOfPinnedObject(), width * 4);
-            using var encoded = pixmap.Encode(SKPngEncoderOptions.Default)
-                ?? throw new IOException($"PNG encoding of a {width}x{height} image failed in SkiaSharp");
+            using var encoded = encode(pixmap)
+                ?? throw new IOException($"{format} encoding of a {width}x{height} image failed in SkiaSharp");
             return encoded.ToArray();
         }
         finally
