@@ -13,14 +13,7 @@ public sealed class SegmentCommandTests : TorchTest, IDisposable
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o); Console.SetError(e);
-        try { return (LicBackdoor.Cli.Cli.Run([.. args, "--data", TestPaths.Data]), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run([.. args, "--data", TestPaths.Data]);
 
     /// <summary>PNG colour type from the IHDR chunk (0 grey, 2 RGB).</summary>
     private static int PngColorType(string path) => File.ReadAllBytes(path)[25];

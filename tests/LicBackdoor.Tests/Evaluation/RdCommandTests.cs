@@ -3,7 +3,6 @@ using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Imaging;
 using SkiaSharp;
-using Spectre.Console;
 
 namespace LicBackdoor.Tests.Evaluation;
 
@@ -28,17 +27,7 @@ public sealed class RdCommandTests : TorchTest, IDisposable
 
     public void Dispose() => Directory.Delete(dir, recursive: true);
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (oldOut, oldErr) = (Console.Out, Console.Error);
-        var (o, e) = (new StringWriter(), new StringWriter());
-        Console.SetOut(o); Console.SetError(e);
-        // Spectre's static console keeps the writer it was created with: give each run its own.
-        var oldAnsi = AnsiConsole.Console;
-        AnsiConsole.Console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(o), Ansi = AnsiSupport.No });
-        try { return (LicBackdoor.Cli.Cli.Run(args), o.ToString(), e.ToString()); }
-        finally { Console.SetOut(oldOut); Console.SetError(oldErr); AnsiConsole.Console = oldAnsi; }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => LicBackdoor.Tests.Cli.CliRunner.Run(args);
 
     [Fact]
     public void RdWritesJsonMarkdownAndPlotAndPrintsTables()
