@@ -147,75 +147,74 @@ internal sealed class ContextCoder
         GaussianConditional.BuildIndexes(table, bound, s.Gp.AsSpan(0, m), s.Indexes);
     }
 
-    /// <summary>Encodes one item's y [1,M,H,W] given its hyper parameters [1,2M,H,W]; returns the single y string and ŷ.</summary>
-    public (byte[] String, Tensor YHat) Encode(Tensor y, Tensor parameters, RansCdfTable coderTable)
+    /// <summary>
+    /// The raster-order scan both directions share: for every position, predict its means and scale indexes from
+    /// the ŷ decided so far, then let <paramref name="decide"/> write the position's M values of ŷ (at offset
+    /// <c>dst</c> of the padded, position-major array) from the scratch's means (<c>Gp[M..2M)</c>) and indexes.
+    /// Returns ŷ [1,M,H,W].
+    /// </summary>
+    private Tensor Scan(Tensor parameters, int hy, int wy, Action<int, int, Scratch, float[], int> decide)
     {
-        int hy = (int)y.shape[2], wy = (int)y.shape[3];
         CheckParams(parameters, hy, wy);
-        var yData = y[0].permute(1, 2, 0).contiguous().data<float>().ToArray(); // [H][W][M]
         var hyper = HyperTerms(parameters);
         int wp = wy + 2 * Half;
         var yPad = new float[(hy + 2 * Half) * wp * m];
         var s = new Scratch(this);
         var table = gc.ScaleTableValues();
         float bound = ScaleBound();
-        var symbols = new int[hy * wy * m];
-        var indexes = new int[hy * wy * m];
-        int k = 0;
         for (int h = 0; h < hy; h++)
             for (int w = 0; w < wy; w++)
             {
                 PredictPosition(yPad, wp, h, w, hyper, s, table, bound);
-                int src = (h * wy + w) * m, dst = ((h + Half) * wp + (w + Half)) * m;
-                for (int c = 0; c < m; c++)
-                {
-                    float mean = s.Gp[m + c];
-                    float q = MathF.Round(yData[src + c] - mean, MidpointRounding.ToEven);
-                    if (!float.IsFinite(q) || q < int.MinValue || q > int.MaxValue)
-                        throw new ArgumentException($"latent value at ({c},{h},{w}) cannot be entropy coded");
-                    symbols[k] = (int)q;
-                    indexes[k] = s.Indexes[c];
-                    k++;
-                    yPad[dst + c] = q + mean;
-                }
+                decide(h, w, s, yPad, ((h + Half) * wp + (w + Half)) * m);
             }
-        return (RansEncoder.EncodeWithIndexes(symbols, indexes, coderTable), ToTensor(yPad, hy, wy));
-    }
-
-    private Tensor ToTensor(float[] yPad, int hy, int wy)
-    {
         using var scope = NewDisposeScope();
-        int wp = wy + 2 * Half;
         var padded = tensor(yPad, new long[] { hy + 2 * Half, wp, m });
         var yHat = padded[Half..(hy + Half), Half..(wy + Half), ..].permute(2, 0, 1).unsqueeze(0).contiguous();
         return yHat.MoveToOuterDisposeScope();
     }
 
+    /// <summary>Encodes one item's y [1,M,H,W] given its hyper parameters [1,2M,H,W]; returns the single y string and ŷ.</summary>
+    public (byte[] String, Tensor YHat) Encode(Tensor y, Tensor parameters, RansCdfTable coderTable)
+    {
+        int hy = (int)y.shape[2], wy = (int)y.shape[3];
+        var yData = y[0].permute(1, 2, 0).contiguous().data<float>().ToArray(); // [H][W][M]
+        var symbols = new int[hy * wy * m];
+        var indexes = new int[hy * wy * m];
+        var yHat = Scan(parameters, hy, wy, (h, w, s, yPad, dst) =>
+        {
+            int src = (h * wy + w) * m;
+            for (int c = 0; c < m; c++)
+            {
+                float mean = s.Gp[m + c];
+                float q = MathF.Round(yData[src + c] - mean, MidpointRounding.ToEven);
+                if (!float.IsFinite(q) || q < int.MinValue || q > int.MaxValue)
+                    throw new ArgumentException($"latent value at ({c},{h},{w}) cannot be entropy coded");
+                symbols[src + c] = (int)q;
+                indexes[src + c] = s.Indexes[c];
+                yPad[dst + c] = q + mean;
+            }
+        });
+        return (RansEncoder.EncodeWithIndexes(symbols, indexes, coderTable), yHat);
+    }
+
     /// <summary>Decodes one item's y string into ŷ [1,M,H,W].</summary>
     public Tensor Decode(byte[] yString, Tensor parameters, RansCdfTable coderTable)
     {
-        int hy = (int)parameters.shape[2], wy = (int)parameters.shape[3];
-        CheckParams(parameters, hy, wy);
-        var hyper = HyperTerms(parameters);
-        int wp = wy + 2 * Half;
-        var yPad = new float[(hy + 2 * Half) * wp * m];
-        var s = new Scratch(this);
-        var table = gc.ScaleTableValues();
-        float bound = ScaleBound();
         var decoder = new RansDecoder(coderTable);
         decoder.SetStream(yString);
         var q = new int[m];
-        for (int h = 0; h < hy; h++)
-            for (int w = 0; w < wy; w++)
-            {
-                PredictPosition(yPad, wp, h, w, hyper, s, table, bound);
-                decoder.DecodeStream(s.Indexes, q);
-                int dst = ((h + Half) * wp + (w + Half)) * m;
-                for (int c = 0; c < m; c++) yPad[dst + c] = q[c] + s.Gp[m + c];
-            }
+        var yHat = Scan(parameters, (int)parameters.shape[2], (int)parameters.shape[3], (_, _, s, yPad, dst) =>
+        {
+            decoder.DecodeStream(s.Indexes, q);
+            for (int c = 0; c < m; c++) yPad[dst + c] = q[c] + s.Gp[m + c];
+        });
         if (!decoder.IsAtEnd)
+        {
+            yHat.Dispose();
             throw new InvalidBitstreamException("y string does not end where its symbols end (corrupt or mismatched stream)");
-        return ToTensor(yPad, hy, wy);
+        }
+        return yHat;
     }
 
     private float ScaleBound() => Math.Max(gc.ScaleBoundValue, 0f);
