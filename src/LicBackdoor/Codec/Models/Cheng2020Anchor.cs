@@ -98,8 +98,7 @@ public sealed class Cheng2020Anchor : CompressionModel
     {
         var y = g_a.forward(x);
         var z = h_a.forward(y);
-        var zStrings = entropy_bottleneck.Compress(z);
-        var zHat = entropy_bottleneck.Decompress(zStrings, new[] { z.shape[2], z.shape[3] });
+        var (zStrings, zHat) = CodeHyperLatent(z);
         var parameters = h_s.forward(zHat);
         var coder = new ContextCoder(this);
         var table = gaussian_conditional.CoderTable();
@@ -113,8 +112,7 @@ public sealed class Cheng2020Anchor : CompressionModel
 
     internal override Tensor DecodeLatents(CompressedLatents latents)
     {
-        var zHat = entropy_bottleneck.Decompress(latents.ZStrings, new long[] { latents.ZHeight, latents.ZWidth });
-        var parameters = h_s.forward(zHat);
+        var parameters = h_s.forward(DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth));
         var coder = new ContextCoder(this);
         var table = gaussian_conditional.CoderTable();
         var items = new Tensor[latents.YStrings.Count];

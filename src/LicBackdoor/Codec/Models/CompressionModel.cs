@@ -68,6 +68,20 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
         return Synthesize(DecodeLatents(latents)).clamp_(0, 1).MoveToOuterDisposeScope();
     }
 
+    /// <summary>
+    /// Codes z with the entropy bottleneck and returns its strings with the decoded ẑ: the encoder conditions on
+    /// exactly what the decoder will see.
+    /// </summary>
+    protected (byte[][] Strings, Tensor ZHat) CodeHyperLatent(Tensor z)
+    {
+        var strings = EntropyBottleneck.Compress(z);
+        return (strings, DecodeHyperLatent(strings, (int)z.shape[2], (int)z.shape[3]));
+    }
+
+    /// <summary>ẑ [N,C,h,w] from the z strings.</summary>
+    protected Tensor DecodeHyperLatent(IReadOnlyList<byte[]> strings, int height, int width) =>
+        EntropyBottleneck.Decompress(strings, new long[] { height, width });
+
     /// <summary>Entropy codes the image and returns the strings with the quantised latent ŷ the encoder used.</summary>
     internal abstract (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x);
 

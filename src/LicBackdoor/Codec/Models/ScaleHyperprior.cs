@@ -73,9 +73,7 @@ public sealed class ScaleHyperprior : CompressionModel
     {
         var y = g_a.forward(x);
         var z = h_a.forward(y.abs());
-        var zStrings = entropy_bottleneck.Compress(z);
-        // The encoder conditions on the decoded ẑ, exactly what the decoder will see.
-        var zHat = entropy_bottleneck.Decompress(zStrings, new[] { z.shape[2], z.shape[3] });
+        var (zStrings, zHat) = CodeHyperLatent(z);
         var indexes = gaussian_conditional.BuildIndexes(h_s.forward(zHat));
         var yStrings = gaussian_conditional.Compress(y, indexes);
         var latents = new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
@@ -84,7 +82,7 @@ public sealed class ScaleHyperprior : CompressionModel
 
     internal override Tensor DecodeLatents(CompressedLatents latents)
     {
-        var zHat = entropy_bottleneck.Decompress(latents.ZStrings, new long[] { latents.ZHeight, latents.ZWidth });
+        var zHat = DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth);
         var indexes = gaussian_conditional.BuildIndexes(h_s.forward(zHat));
         return gaussian_conditional.Decompress(latents.YStrings, indexes);
     }
