@@ -43,7 +43,7 @@ public static class RansThroughput
 
         if (Console.IsOutputRedirected) AnsiConsole.Profile.Width = Math.Max(AnsiConsole.Profile.Width, 120);
         AnsiConsole.MarkupLine($"[bold]rANS coder throughput[/]: {n:N0} symbols, best of {runs} after a warm-up");
-        AnsiConsole.MarkupLine($"machine: {Markup.Escape(CpuModel())}, {Environment.ProcessorCount} logical CPUs, .NET {Environment.Version}");
+        AnsiConsole.MarkupLine($"machine: {Markup.Escape(CodecTiming.CpuModel())}, {Environment.ProcessorCount} logical CPUs, .NET {Environment.Version}");
         var grid = new Table().AddColumns("workload", "encode Msym/s", "CompressAI", "ratio", "decode Msym/s", "CompressAI", "ratio", "bits/sym");
         foreach (string name in RansWorkloads.Names)
         {
@@ -90,18 +90,5 @@ public static class RansThroughput
             AnsiConsole.MarkupLine($"  ({name}) {Markup.Escape(RansWorkloads.Describe(name))}");
         AnsiConsole.MarkupLine("  CompressAI = its C++ coder (encode_with_indexes / decode_with_indexes) on this machine kind, 10M symbols");
         return 0;
-    }
-
-    private static string CpuModel()
-    {
-        try
-        {
-            foreach (string line in File.ReadLines("/proc/cpuinfo"))
-                if (line.StartsWith("model name", StringComparison.Ordinal))
-                    return line[(line.IndexOf(':') + 1)..].Trim();
-        }
-        catch (IOException) { }
-        catch (UnauthorizedAccessException) { }
-        return "unknown CPU";
     }
 }
