@@ -122,16 +122,7 @@ public sealed class Trainer : IDisposable
     public static Trainer Resume(string runDir, int? steps = null)
     {
         var optionsPath = Path.Combine(runDir, OptionsFile);
-        if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{runDir}: no {OptionsFile}, not a training run", optionsPath);
-        TrainOptions options;
-        string commit, started;
-        using (var doc = JsonDocument.Parse(File.ReadAllText(optionsPath)))
-        {
-            options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
-                      ?? throw new IOException($"{optionsPath}: unreadable options");
-            commit = doc.RootElement.TryGetProperty("commit", out var c) ? c.GetString() ?? "unknown" : "unknown";
-            started = doc.RootElement.TryGetProperty("started", out var st) ? st.GetString() ?? "" : "";
-        }
+        var (options, commit, started) = ReadRecord(runDir);
         if (steps is int total && total != options.Steps)
         {
             if (total <= 0) throw new ArgumentException("steps must be positive");
@@ -229,9 +220,7 @@ public sealed class Trainer : IDisposable
         var (tensors, meta) = Safetensors.Load(path);
         try
         {
-            var modelPart = tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
-                .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
-            StateDict.Load(model, modelPart, path);
+            LoadModelPart(model, tensors, path);
             model.train();
             net.LoadState("net", tensors, meta);
             aux.LoadState("aux", tensors, meta);
@@ -261,6 +250,43 @@ public sealed class Trainer : IDisposable
         AtomicFile.WriteAllText(log, string.Join("\n", kept) + "\n");
     }
 
+    /// <summary>A run's recorded options, commit and start time (<c>options.json</c>).</summary>
+    private static (TrainOptions Options, string Commit, string Started) ReadRecord(string runDir)
+    {
+        var optionsPath = Path.Combine(runDir, OptionsFile);
+        if (!File.Exists(optionsPath)) throw new FileNotFoundException($"{runDir}: no {OptionsFile}, not a training run", optionsPath);
+        using var doc = JsonDocument.Parse(File.ReadAllText(optionsPath));
+        var options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
+                      ?? throw new IOException($"{optionsPath}: unreadable options");
+        string commit = doc.RootElement.TryGetProperty("commit", out var c) ? c.GetString() ?? "unknown" : "unknown";
+        string started = doc.RootElement.TryGetProperty("started", out var st) ? st.GetString() ?? "" : "";
+        return (options, commit, started);
+    }
+
+    /// <summary>Loads the <c>model.*</c> tensors of a training checkpoint into <paramref name="target"/>.</summary>
+    private static void LoadModelPart(CompressionModel target, IReadOnlyDictionary<string, Tensor> checkpoint, string path)
+    {
+        var modelPart = checkpoint.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
+            .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
+        StateDict.Load(target, modelPart, path);
+    }
+
+    /// <summary>
+    /// The end of training: quantiles by bisection, CDF tables with the run's scale table, weights saved with
+    /// the run's λ and step count in their metadata.
+    /// </summary>
+    private static void SaveFinal(CompressionModel model, TrainOptions options, string steps, string path)
+    {
+        model.eval();
+        model.EntropyBottleneck.UpdateQuantiles();
+        model.Update(force: true, GaussianConditional.ScaleTableWithLevels(options.ScaleLevels));
+        ModelStore.Save(model, options.Quality, path, new Dictionary<string, string>
+        {
+            ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
+            ["licb.steps"] = steps,
+        });
+    }
+
     /// <summary>
     /// Writes the weights of a run's last checkpoint (CDF tables updated) to <paramref name="outPath"/>, so a run
     /// that is still going, or was stopped early, gives a usable model.
@@ -269,25 +295,14 @@ public sealed class Trainer : IDisposable
     {
         var ckpt = Path.Combine(runDir, CheckpointFile);
         if (!File.Exists(ckpt)) throw new FileNotFoundException($"{runDir}: no {CheckpointFile} yet", ckpt);
-        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(runDir, OptionsFile)));
-        var options = doc.RootElement.GetProperty("options").Deserialize<TrainOptions>(Json)
-                      ?? throw new IOException($"{runDir}: unreadable options");
+        var (options, _, _) = ReadRecord(runDir);
         var (tensors, meta) = Safetensors.Load(ckpt);
         try
         {
             using var model = ModelZoo.Build(options.Model, options.N, options.M);
-            var modelPart = tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
-                .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
-            StateDict.Load(model, modelPart, ckpt);
-            model.eval();
-            model.EntropyBottleneck.UpdateQuantiles();
-            model.Update(force: true, GaussianConditional.ScaleTableWithLevels(options.ScaleLevels));
+            LoadModelPart(model, tensors, ckpt);
             var step = meta.TryGetValue("net.step", out var st) ? st : "?";
-            ModelStore.Save(model, options.Quality, outPath, new Dictionary<string, string>
-            {
-                ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
-                ["licb.steps"] = step,
-            });
+            SaveFinal(model, options, step, outPath);
             return long.TryParse(step, NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : -1;
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
@@ -295,14 +310,7 @@ public sealed class Trainer : IDisposable
 
     private void Finish()
     {
-        model.eval();
-        model.EntropyBottleneck.UpdateQuantiles();
-        model.Update(force: true, GaussianConditional.ScaleTableWithLevels(options.ScaleLevels));
-        ModelStore.Save(model, options.Quality, Path.Combine(runDir, ModelFile), new Dictionary<string, string>
-        {
-            ["licb.lambda"] = options.Lambda.ToString("R", CultureInfo.InvariantCulture),
-            ["licb.steps"] = net.Step.ToString(CultureInfo.InvariantCulture),
-        });
+        SaveFinal(model, options, net.Step.ToString(CultureInfo.InvariantCulture), Path.Combine(runDir, ModelFile));
         model.train();
     }
 
