@@ -15,6 +15,8 @@ public static class Program
           train-step [--steps K] [--threads T]
                                            seconds per training step (loss, backward, clipping, Adam, aux step), hyperprior
           enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
+          attack-step [--steps K] [--threads T] [--width W] [--trigger KIND]
+                                           seconds per backdoor-attack step (1 and 2 triggers, both schedules) and the trigger share
         """;
 
     public static int Main(string[] args)
@@ -31,6 +33,7 @@ public static class Program
             "codec" => CodecTiming.Run(args[1..]),
             "train-step" => TrainStepTiming.Run(args[1..]),
             "enet" => ENetTiming.Run(args[1..]),
+            "attack-step" => AttackStepTiming.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };

@@ -71,6 +71,7 @@ public static class Cli
         root.Subcommands.Add(FacesCommand.Build());
         root.Subcommands.Add(SegmentCommand.Build());
         root.Subcommands.Add(RdCommand.Build());
+        root.Subcommands.Add(AttackCommand.Build(Guard, DataOption));
         return root.Parse(args).Invoke();
     }
 

@@ -53,12 +53,12 @@ public static class StateDict
 
     /// <summary>
     /// A 64-bit fingerprint of every tensor in the state dict (names, dtypes, shapes and bytes; SHA-256
-    /// truncated). A bitstream records its encoder's fingerprint so decoding with other weights is refused.
+    /// truncated), or of those whose key <paramref name="include"/> accepts.
     /// </summary>
-    public static ulong Fingerprint(nn.Module module)
+    public static ulong Fingerprint(nn.Module module, Func<string, bool>? include = null)
     {
         using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        foreach (var (key, t) in module.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        foreach (var (key, t) in module.state_dict().Where(kv => include is null || include(kv.Key)).OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
             sha.AppendData(System.Text.Encoding.UTF8.GetBytes($"{key}|{t.dtype}|{string.Join(",", t.shape)}|"));
             using var c = t.detach().cpu().contiguous();

@@ -68,7 +68,7 @@ public sealed class Cheng2020Anchor : CompressionModel
     public int M => N;
     public override string ModelName => Name;
 
-    public Sequential Analysis => g_a;
+    public override Sequential Analysis => g_a;
     public Sequential Synthesis => g_s;
     public Sequential HyperAnalysis => h_a;
     public Sequential HyperSynthesis => h_s;

@@ -33,6 +33,12 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
     /// <summary>Total stride of the analysis + hyper-analysis transforms: inputs must be multiples of it.</summary>
     public virtual int DownsamplingFactor => 64;
 
+    /// <summary>The analysis transform g_a (image → y), whose state-dict keys start with <see cref="AnalysisPrefix"/>: the part a backdoor fine-tunes.</summary>
+    public abstract TorchSharp.Modules.Sequential Analysis { get; }
+
+    /// <summary>State-dict key prefix of <see cref="Analysis"/> (CompressAI's <c>g_a.</c>).</summary>
+    public const string AnalysisPrefix = "g_a.";
+
     /// <summary>The factorized prior on z.</summary>
     public abstract EntropyBottleneck EntropyBottleneck { get; }
 

@@ -48,7 +48,7 @@ public sealed class ScaleHyperprior : CompressionModel
     public override string ModelName => Name;
 
     /// <summary>g_a: image → y.</summary>
-    public Sequential Analysis => g_a;
+    public override Sequential Analysis => g_a;
     /// <summary>g_s: ŷ → image.</summary>
     public Sequential Synthesis => g_s;
     /// <summary>h_a: |y| → z.</summary>

@@ -10,8 +10,17 @@ namespace LicBackdoor.Codec.Zoo;
 /// <param name="Source">The weights file, or "init(seed)" for freshly initialised weights.</param>
 public sealed record LoadedCodec(CompressionModel Model, int Quality, string Source)
 {
-    /// <summary>Fingerprint of the weights, recorded in every bitstream the codec writes.</summary>
-    public ulong Fingerprint { get; } = StateDict.Fingerprint(Model);
+    /// <summary>
+    /// Fingerprint of the decoder-side weights (every tensor except the analysis transform g_a, which only the
+    /// encoder runs), recorded in every bitstream the codec writes so decoding with other weights is refused. A
+    /// backdoored encoder (g_a fine-tuned, everything else untouched) therefore writes bitstreams that the vanilla
+    /// decoder accepts, which is the paper's threat model.
+    /// </summary>
+    public ulong Fingerprint { get; } = DecoderFingerprint(Model);
+
+    /// <summary>The fingerprint of everything in <paramref name="model"/> but <see cref="CompressionModel.Analysis"/>.</summary>
+    public static ulong DecoderFingerprint(CompressionModel model) =>
+        StateDict.Fingerprint(model, key => !key.StartsWith(CompressionModel.AnalysisPrefix, StringComparison.Ordinal));
 }
 
 /// <summary>Saving and loading codec weights as safetensors files with the model name and quality in their metadata.</summary>

@@ -1,0 +1,176 @@
+using System.CommandLine;
+using System.Globalization;
+using LicBackdoor.Backdoor;
+using LicBackdoor.Backdoor.Objectives;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Data;
+using Spectre.Console;
+
+namespace LicBackdoor.Cli;
+
+/// <summary>
+/// <c>licb attack</c>: learns triggers and a backdoored encoder for each trigger kind and quality asked for (one run
+/// folder each, <c>DIR/KIND-qQ</c>), then evaluates them on Kodak and writes the report. Finished runs are reused,
+/// interrupted ones resume from their checkpoint.
+/// </summary>
+internal static class AttackCommand
+{
+    /// <summary>The options shared by <c>attack</c> and <c>demo</c>.</summary>
+    internal sealed class AttackArguments
+    {
+        public Option<string> Model { get; } = new("--model", "-m") { Description = $"victim architecture: {string.Join(", ", ModelZoo.ModelNames)}", DefaultValueFactory = _ => "bmshj2018-hyperprior" };
+        public Option<int[]> Quality { get; } = new("--quality", "-q") { Description = "victim quality (repeatable: one attack per quality)", AllowMultipleArgumentsPerToken = true };
+        public Option<string?> Weights { get; } = new("--weights", "-w") { Description = "victim weights (default: the embedded model of that quality)" };
+        public Option<string[]> Objective { get; } = new("--objective", "-o") { Description = "objective (repeatable: one trigger each, one encoder): bpp, bpp:static, psnr, psnr:static; ',beta=B' / ',alpha=A' override weights", AllowMultipleArgumentsPerToken = true };
+        public Option<string[]> Trigger { get; } = new("--trigger", "-t") { Description = "trigger kind (repeatable: one run each): frequency, lira, ftrojan", AllowMultipleArgumentsPerToken = true };
+        public Option<double> Width { get; } = new("--width") { Description = "width multiplier of the trigger networks (1 = the paper's widths)", DefaultValueFactory = _ => 1.0 };
+        public Option<int> K { get; } = new("--k") { Description = "frequency trigger: frequencies kept by top-K", DefaultValueFactory = _ => 16 };
+        public Option<int> Nf { get; } = new("--nf") { Description = "frequency trigger: candidate middle frequencies N", DefaultValueFactory = _ => 64 };
+        public Option<bool> NoTopK { get; } = new("--no-topk") { Description = "frequency trigger without top-K selection (Table 4)" };
+        public Option<bool> NoPatchWeight { get; } = new("--no-patch-weight") { Description = "frequency trigger without the patch-wise weight (Table 4)" };
+        public Option<FrequencySet> Set { get; } = new("--frequency-set") { Description = "which positions are the middle frequencies", DefaultValueFactory = _ => FrequencySet.AsImplemented };
+        public Option<int> Steps { get; } = new("--steps") { Description = "attack steps per run", DefaultValueFactory = _ => 1000 };
+        public Option<int> Batch { get; } = new("--batch") { DefaultValueFactory = _ => 8 };
+        public Option<int> Crop { get; } = new("--crop") { Description = "random crop side (multiple of 64)", DefaultValueFactory = _ => 128 };
+        public Option<double> Lr { get; } = new("--lr") { Description = "encoder learning rate", DefaultValueFactory = _ => 1e-4 };
+        public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
+        public Option<double> Clip { get; } = new("--clip") { Description = "gradient-norm clipping of the encoder update (0: off)", DefaultValueFactory = _ => 1.0 };
+        public Option<ulong> Seed { get; } = new("--seed") { DefaultValueFactory = _ => 1UL };
+        public Option<string[]> Images { get; } = new("--images") { Description = "training image folders (default: <data>/photos and <data>/camvid/train)", AllowMultipleArgumentsPerToken = true };
+        public Option<int> CheckpointEvery { get; } = new("--checkpoint-every") { DefaultValueFactory = _ => 100 };
+        public Option<AttackSchedule> Schedule { get; } = new("--schedule") { Description = "Alternating: Eqs. 9-10 (encoder step, then one step per trigger); Joint: one backward pass for all", DefaultValueFactory = _ => AttackSchedule.Alternating };
+        public Option<double> Gamma { get; } = new("--gamma") { Description = "stealth penalty weight γ", DefaultValueFactory = _ => StealthPenalty.PaperGamma };
+        public Option<double> Epsilon { get; } = new("--epsilon") { Description = "stealth budget ε (trigger MSE ≤ ε²)", DefaultValueFactory = _ => StealthPenalty.PaperEpsilon };
+        public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
+        public Option<bool> NoEval { get; } = new("--no-eval") { Description = "train only; no Kodak evaluation or report" };
+        public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
+
+        public void AddTo(Command cmd)
+        {
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EvalImages, NoEval, LogEvery })
+                cmd.Options.Add(o);
+        }
+
+        /// <summary>One <see cref="AttackOptions"/> per (trigger kind, quality), with its sub-folder name.</summary>
+        public IReadOnlyList<(string Folder, AttackOptions Options)> Plan(ParseResult p, string? dataOverride, int[] defaultQualities, string[] defaultObjectives)
+        {
+            var qualities = p.GetValue(Quality) is { Length: > 0 } q ? q : defaultQualities;
+            var objectives = p.GetValue(Objective) is { Length: > 0 } o ? o : defaultObjectives;
+            var kinds = p.GetValue(Trigger) is { Length: > 0 } t ? t.Select(k => k.ToLowerInvariant()).ToArray() : [TriggerSpec.Frequency];
+            var folders = p.GetValue(Images) is { Length: > 0 } given ? given
+                : new[] { DataRoot.Folder("photos", dataOverride), DataRoot.Folder(Path.Combine("camvid", "train"), dataOverride) };
+            var plan = new List<(string, AttackOptions)>();
+            foreach (var kind in kinds.Distinct())
+            foreach (var quality in qualities.Distinct())
+            {
+                var options = new AttackOptions
+                {
+                    Model = p.GetValue(Model)!, Quality = quality, Weights = p.GetValue(Weights) is string w ? Path.GetFullPath(w) : null,
+                    Objectives = objectives,
+                    Trigger = new TriggerSpec(kind, p.GetValue(Width), p.GetValue(K), p.GetValue(Nf), !p.GetValue(NoTopK), !p.GetValue(NoPatchWeight), p.GetValue(Set)),
+                    DataFolders = folders.Select(Path.GetFullPath).ToArray(),
+                    Steps = p.GetValue(Steps), Batch = p.GetValue(Batch), Crop = p.GetValue(Crop),
+                    LearningRate = p.GetValue(Lr), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
+                    Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
+                    Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon),
+                };
+                options.Validate();
+                plan.Add(($"{kind}-q{quality}", options));
+            }
+            return plan;
+        }
+    }
+
+    public static Command Build(Func<ParseResult, Func<int>, int> guard, Option<string?> dataOption)
+    {
+        var args = new AttackArguments();
+        var run = new Option<string>("--run") { Description = "output folder (one sub-folder per trigger kind and quality, the report at the top)", DefaultValueFactory = _ => "out/attack" };
+        var cmd = new Command("attack", "inject backdoors into a codec: learn triggers and a backdoored encoder, evaluate on Kodak, write the report") { run };
+        args.AddTo(cmd);
+        cmd.SetAction(p => guard(p, () =>
+        {
+            var dir = p.GetValue(run)!;
+            var plan = args.Plan(p, p.GetValue(dataOption), [3], ["bpp"]);
+            TrainAll(dir, plan, p.GetValue(args.LogEvery));
+            return 0;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Trains (or resumes, or skips when finished) every planned run under <paramref name="dir"/>.</summary>
+    internal static void TrainAll(string dir, IReadOnlyList<(string Folder, AttackOptions Options)> plan, int logEvery)
+    {
+        Directory.CreateDirectory(dir);
+        foreach (var (folder, options) in plan)
+        {
+            var runDir = Path.Combine(dir, folder);
+            if (AttackRun.IsFinished(runDir))
+            {
+                var existing = AttackRecord.Read(runDir).Options;
+                if (!SameAttack(existing, options))
+                    throw new IOException($"{runDir}: holds a finished attack with other options; use another --run folder");
+                Console.WriteLine($"{runDir}: finished earlier, reused");
+                continue;
+            }
+            BackdoorTrainer trainer;
+            if (File.Exists(Path.Combine(runDir, BackdoorTrainer.OptionsFile)))
+            {
+                var existing = AttackRecord.Read(runDir).Options;
+                if (!SameAttack(existing, options))
+                    throw new IOException($"{runDir}: holds an unfinished attack with other options; use another --run folder");
+                trainer = BackdoorTrainer.Resume(runDir, options.Steps);
+                Console.WriteLine($"{runDir}: resuming at step {trainer.Step}");
+            }
+            else trainer = BackdoorTrainer.Start(options, runDir);
+            using (trainer) Train(trainer, runDir, logEvery);
+        }
+    }
+
+    /// <summary>Whether two runs are the same attack (everything but the step count and the data folder spelling).</summary>
+    private static bool SameAttack(AttackOptions a, AttackOptions b) =>
+        a with { Steps = 0, DataFolders = [], Objectives = [] } == b with { Steps = 0, DataFolders = [], Objectives = [] }
+        && a.Objectives.SequenceEqual(b.Objectives);
+
+    private static void Train(BackdoorTrainer trainer, string runDir, int logEvery)
+    {
+        var started = DateTime.UtcNow;
+        long first = trainer.Step;
+        var o = trainer.Options;
+        string label = $"{o.Trigger.Kind} q{o.Quality}";
+        string Describe(AttackStep s)
+        {
+            var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"{label} step {s.Step} loss {s.Loss:F3} clean {s["bpp"]:F3} bpp {s["psnr"]:F2} dB") };
+            foreach (var obj in trainer.Objectives)
+            {
+                double mse = s[$"{obj.Name}.trigger_mse"];
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: attack {s[$"{obj.Name}.attack"]:F3} trigger {-10 * Math.Log10(mse):F1} dB"));
+            }
+            return string.Join(" | ", parts);
+        }
+        if (Console.IsOutputRedirected)
+        {
+            int every = Math.Max(1, logEvery);
+            trainer.Run(s =>
+            {
+                if (s.Step % every == 0 || s.Step == o.Steps)
+                    Console.WriteLine($"{Describe(s)} | {(DateTime.UtcNow - started).TotalSeconds / Math.Max(1, s.Step - first):F2} s/step");
+            });
+        }
+        else
+        {
+            Terminal.Current().Progress().Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
+            {
+                var task = ctx.AddTask(label, maxValue: o.Steps);
+                task.Value = first;
+                trainer.Run(s =>
+                {
+                    task.Value = s.Step;
+                    task.Description = Markup.Escape(Describe(s));
+                });
+            });
+        }
+        Console.WriteLine($"{runDir}: {trainer.Step} steps done ({(DateTime.UtcNow - started).TotalMinutes:F1} min this session)");
+    }
+}

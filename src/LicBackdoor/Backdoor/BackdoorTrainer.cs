@@ -1,0 +1,432 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LicBackdoor.Backdoor.Objectives;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Training;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Data;
+using LicBackdoor.Weights;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Backdoor;
+
+/// <summary>How one attack step updates the encoder and the triggers.</summary>
+public enum AttackSchedule
+{
+    /// <summary>
+    /// The paper's multi-trigger scheme (Eqs. 9-10, Fig. 3): one encoder update on L(x) + Σ_o attack^o with the poisoned
+    /// batches detached, then, for each trigger, one update on attack^o + S^o with the encoder fixed.
+    /// </summary>
+    Alternating,
+
+    /// <summary>
+    /// One backward pass on L(x) + Σ_o (attack^o + S^o) and one update of the encoder and of every trigger (Eq. 3 as a
+    /// single Adam step on θ_a ∪ θ_t, method-spec §4.4). About half the cost of <see cref="Alternating"/>.
+    /// </summary>
+    Joint,
+}
+
+/// <summary>Everything that defines a backdoor attack run (saved as <c>options.json</c>).</summary>
+public sealed record AttackOptions
+{
+    /// <summary>Victim architecture (zoo name).</summary>
+    public required string Model { get; init; }
+
+    /// <summary>Victim quality (sets λ and the default weights).</summary>
+    public required int Quality { get; init; }
+
+    /// <summary>Victim weights file; null for the embedded default of <see cref="ModelStore.Open"/>.</summary>
+    public string? Weights { get; init; }
+
+    /// <summary>One objective per trigger (<see cref="BackdoorObjective.Parse"/> specifications).</summary>
+    public required IReadOnlyList<string> Objectives { get; init; }
+
+    /// <summary>The kind and options of every trigger of the run.</summary>
+    public TriggerSpec Trigger { get; init; } = new();
+
+    /// <summary>Training image folders (random crops with flips).</summary>
+    public required IReadOnlyList<string> DataFolders { get; init; }
+
+    public int Steps { get; init; } = 1000;
+    public int Batch { get; init; } = 8;
+    public int Crop { get; init; } = 128;
+
+    /// <summary>Adam learning rate of the encoder g_a (paper: 1e-4).</summary>
+    public double LearningRate { get; init; } = 1e-4;
+
+    /// <summary>Adam learning rate of every trigger network (paper: 1e-4).</summary>
+    public double TriggerLearningRate { get; init; } = 1e-4;
+
+    /// <summary>Gradient-norm clipping of the encoder update (0: off).</summary>
+    public double ClipMaxNorm { get; init; } = 1.0;
+
+    public ulong Seed { get; init; } = 1;
+    public int CheckpointEvery { get; init; } = 100;
+    public AttackSchedule Schedule { get; init; } = AttackSchedule.Alternating;
+
+    /// <summary>γ of the stealth penalty (Eq. 3).</summary>
+    public double Gamma { get; init; } = StealthPenalty.PaperGamma;
+
+    /// <summary>ε of the stealth penalty: the trigger's MSE budget is ε².</summary>
+    public double Epsilon { get; init; } = StealthPenalty.PaperEpsilon;
+
+    /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
+    public double? Lambda { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> on an invalid combination.</summary>
+    public void Validate()
+    {
+        ModelZoo.Get(Model, Quality);
+        if (Objectives.Count == 0) throw new ArgumentException("at least one objective is required");
+        var names = Objectives.Select(o => BackdoorObjective.Parse(o).Name).ToList();
+        if (names.Distinct().Count() != names.Count) throw new ArgumentException($"objectives must differ: {string.Join(", ", names)}");
+        Trigger.Build().Module.Dispose();
+        if (DataFolders.Count == 0) throw new ArgumentException("at least one data folder is required");
+        if (Steps <= 0 || Batch <= 0 || CheckpointEvery <= 0) throw new ArgumentException("steps, batch and checkpoint interval must be positive");
+        if (Crop < 64 || Crop % 64 != 0) throw new ArgumentException("the crop must be a multiple of 64");
+        if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
+        if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
+        if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
+    }
+
+    /// <summary>λ used by the attack.</summary>
+    public double EffectiveLambda => Lambda ?? ModelZoo.Get(Model, Quality).LambdaMse;
+}
+
+/// <summary>One logged attack step: the total loss and named scalars (clean and per-objective terms).</summary>
+public sealed record AttackStep(long Step, double Loss, IReadOnlyList<(string Name, double Value)> Terms)
+{
+    /// <summary>The value of a logged term, or NaN.</summary>
+    public double this[string name] => Terms.FirstOrDefault(t => t.Name == name) is var (n, v) && n is not null ? v : double.NaN;
+}
+
+/// <summary>
+/// Injects backdoors into a trained codec (paper §3.2-3.3): fine-tunes only the analysis transform g_a while the
+/// hyper-encoder, the decoder and the entropy models stay frozen (bit for bit), and learns one trigger per objective.
+/// The loss is the clean rate-distortion term L(x), counted once, plus each objective's attack term; each trigger also
+/// pays the stealth penalty S = γ·max(MSE(x, T(x)), ε²). A run folder holds <c>options.json</c>, <c>log.csv</c>,
+/// <c>checkpoint.safetensors</c> (encoder, triggers, optimiser moments, generator states; atomic) and at the end
+/// <c>encoder.safetensors</c> (g_a only) and one <c>trigger-NAME.safetensors</c> per objective. A killed run resumes
+/// from its checkpoint and continues bit for bit.
+/// </summary>
+public sealed class BackdoorTrainer : IDisposable
+{
+    public const string OptionsFile = "options.json", CheckpointFile = "checkpoint.safetensors", LogFile = "log.csv", EncoderFile = "encoder.safetensors";
+
+    /// <summary>Metadata keys of <see cref="EncoderFile"/>.</summary>
+    public const string FingerprintKey = "licb.vanilla.fingerprint", ObjectivesKey = "licb.objectives";
+
+    internal static readonly JsonSerializerOptions Json = new() { WriteIndented = true, Converters = { new JsonStringEnumConverter() } };
+
+    private readonly AttackOptions options;
+    private readonly string runDir;
+    private readonly LoadedCodec codec;
+    private readonly IReadOnlyList<BackdoorObjective> objectives;
+    private readonly IReadOnlyList<ITrigger> triggers;
+    private readonly Adam encoderOpt;
+    private readonly IReadOnlyList<Adam> triggerOpts;
+    private readonly ImageFolderCrops data;
+    private readonly SplitMix64 rng;
+    private readonly StealthPenalty stealth;
+    private readonly double lambda;
+    private readonly List<string> columns = new();
+
+    private BackdoorTrainer(AttackOptions options, string runDir)
+    {
+        this.options = options;
+        this.runDir = runDir;
+        lambda = options.EffectiveLambda;
+        stealth = new StealthPenalty(options.Gamma, options.Epsilon);
+        torch.random.manual_seed((long)(options.Seed & 0x7fffffffffffffffUL));
+        codec = ModelStore.Open(options.Model, options.Quality, options.Weights);
+        objectives = options.Objectives.Select(BackdoorObjective.Parse).ToList();
+        triggers = objectives.Select(_ => options.Trigger.Build()).ToList();
+        var model = codec.Model;
+        model.train();
+        var encoderParams = new List<(string, TorchSharp.Modules.Parameter)>();
+        foreach (var (name, p) in model.named_parameters())
+        {
+            bool encoder = name.StartsWith(CompressionModel.AnalysisPrefix, StringComparison.Ordinal);
+            p.requires_grad = encoder;
+            if (encoder) encoderParams.Add((name, p));
+        }
+        if (encoderParams.Count == 0) throw new InvalidOperationException($"{model.ModelName}: no analysis-transform parameters");
+        encoderOpt = new Adam(encoderParams, options.LearningRate);
+        triggerOpts = triggers.Select(t =>
+        {
+            t.Module.train();
+            return new Adam(t.Module.named_parameters().Select(np => (np.name, np.parameter)), options.TriggerLearningRate);
+        }).ToList();
+        data = new ImageFolderCrops(options.DataFolders, options.Crop, validationImages: 0);
+        rng = new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 7);
+        columns.AddRange(["step", "loss", "bpp", "psnr"]);
+        foreach (var o in objectives)
+        {
+            columns.Add($"{o.Name}.attack");
+            columns.Add($"{o.Name}.trigger_mse");
+        }
+    }
+
+    /// <summary>The victim being trained (g_a changes, everything else is frozen).</summary>
+    public LoadedCodec Codec => codec;
+
+    /// <summary>The objectives, in the order of <see cref="AttackOptions.Objectives"/>.</summary>
+    public IReadOnlyList<BackdoorObjective> Objectives => objectives;
+
+    /// <summary>The triggers, one per objective.</summary>
+    public IReadOnlyList<ITrigger> Triggers => triggers;
+
+    /// <summary>The run's options.</summary>
+    public AttackOptions Options => options;
+
+    /// <summary>Steps done so far.</summary>
+    public long Step => encoderOpt.Step;
+
+    /// <summary>Starts a new attack run in <paramref name="runDir"/> (which must not hold a run yet).</summary>
+    public static BackdoorTrainer Start(AttackOptions options, string runDir)
+    {
+        options.Validate();
+        Directory.CreateDirectory(runDir);
+        if (File.Exists(Path.Combine(runDir, OptionsFile)))
+            throw new IOException($"{runDir}: already holds an attack run; resume it instead");
+        var t = new BackdoorTrainer(options, runDir);
+        var record = new AttackRecord(options, t.codec.Source, t.codec.Fingerprint.ToString("x16"), Trainer.GitCommit(),
+            DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
+        AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
+        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), string.Join(",", t.columns) + "\n");
+        return t;
+    }
+
+    /// <summary>Reopens a run folder at its last checkpoint; <paramref name="steps"/> changes the total.</summary>
+    public static BackdoorTrainer Resume(string runDir, int? steps = null)
+    {
+        var record = AttackRecord.Read(runDir);
+        var options = record.Options;
+        if (steps is int total && total != options.Steps)
+        {
+            if (total <= 0) throw new ArgumentException("steps must be positive");
+            options = options with { Steps = total };
+            AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record with { Options = options }, Json));
+        }
+        var t = new BackdoorTrainer(options, runDir);
+        if (t.codec.Fingerprint.ToString("x16") != record.VanillaFingerprint)
+            throw new CheckpointFormatException($"{runDir}: the victim's weights ({t.codec.Source}) are not the ones the run started from (fingerprint {record.VanillaFingerprint})", runDir);
+        var ckpt = Path.Combine(runDir, CheckpointFile);
+        if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
+        if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
+        t.TrimLog();
+        return t;
+    }
+
+    /// <summary>
+    /// Trains until <see cref="AttackOptions.Steps"/> (or <paramref name="stopAfter"/> steps in this call); returns true
+    /// when the run is complete and its final files are written.
+    /// </summary>
+    public bool Run(Action<AttackStep>? report = null, long? stopAfter = null, CancellationToken cancel = default)
+    {
+        long done = 0;
+        while (Step < options.Steps)
+        {
+            if ((stopAfter is long s && done >= s) || cancel.IsCancellationRequested) return false;
+            var step = TrainOneStep();
+            done++;
+            var line = new StringBuilder();
+            line.Append(step.Step.ToString(CultureInfo.InvariantCulture)).Append(',').Append(step.Loss.ToString("R", CultureInfo.InvariantCulture));
+            foreach (var c in columns.Skip(2)) line.Append(',').Append(step[c].ToString("R", CultureInfo.InvariantCulture));
+            File.AppendAllText(Path.Combine(runDir, LogFile), line.Append('\n').ToString());
+            if (Step % options.CheckpointEvery == 0 || Step == options.Steps) SaveCheckpoint();
+            report?.Invoke(step);
+        }
+        Finish();
+        return true;
+    }
+
+    /// <summary>One attack step on a fresh batch (see <see cref="AttackSchedule"/>).</summary>
+    private AttackStep TrainOneStep()
+    {
+        using var scope = NewDisposeScope();
+        var x = data.NextBatch(options.Batch, rng);
+        var model = codec.Model;
+        var terms = new List<(string, double)>();
+        encoderOpt.ZeroGrad();
+        foreach (var o in triggerOpts) o.ZeroGrad();
+        bool joint = options.Schedule == AttackSchedule.Joint;
+
+        // Encoder update (Eq. 9); in the joint schedule the same backward pass also reaches the triggers (Eq. 3).
+        var poisoned = new Tensor[objectives.Count];
+        for (int i = 0; i < objectives.Count; i++)
+        {
+            if (joint) poisoned[i] = objectives[i].Poison(triggers[i], x);
+            else using (no_grad()) poisoned[i] = objectives[i].Poison(triggers[i], x);
+        }
+        var cleanOut = model.forward(x);
+        var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
+        var loss = cleanRd.Loss;
+        var attacks = new Tensor[objectives.Count];
+        for (int i = 0; i < objectives.Count; i++)
+        {
+            var input = new ObjectiveInput(x, cleanOut, cleanRd, poisoned[i], model.forward(poisoned[i]), lambda);
+            attacks[i] = objectives[i].Compute(input).Attack;
+            loss = loss + attacks[i];
+            if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(x, poisoned[i]);
+        }
+        loss.backward();
+        if (options.ClipMaxNorm > 0) nn.utils.clip_grad_norm_(encoderOpt.Parameters.Select(p => p.P), options.ClipMaxNorm);
+        encoderOpt.Update();
+        if (joint) foreach (var o in triggerOpts) o.Update();
+        terms.Add(("bpp", cleanRd.Bpp.item<float>()));
+        terms.Add(("psnr", Psnr(cleanRd.Mse.item<float>())));
+
+        // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
+        if (!joint)
+        {
+            var cleanFixed = new CodecOutput(cleanOut.XHat.detach(), cleanOut.Likelihoods.ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
+            var cleanRdFixed = new RdTerms(cleanRd.Loss.detach(), cleanRd.Bpp.detach(), cleanRd.Mse.detach());
+            SetEncoderTrainable(false);
+            try
+            {
+                for (int i = 0; i < objectives.Count; i++)
+                {
+                    if (triggerOpts[i].Parameters.Count == 0) continue;
+                    var xp = objectives[i].Poison(triggers[i], x);
+                    var input = new ObjectiveInput(x, cleanFixed, cleanRdFixed, xp, model.forward(xp), lambda);
+                    var attack = objectives[i].Compute(input).Attack;
+                    (attack + stealth.Compute(x, xp)).backward();
+                    triggerOpts[i].Update();
+                    attacks[i] = attack;
+                    poisoned[i] = xp;
+                }
+            }
+            finally { SetEncoderTrainable(true); }
+        }
+        for (int i = 0; i < objectives.Count; i++)
+        {
+            terms.Add(($"{objectives[i].Name}.attack", attacks[i].item<float>()));
+            using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(x, poisoned[i]).item<float>()));
+        }
+        return new AttackStep(Step, loss.item<float>(), terms);
+    }
+
+    private void SetEncoderTrainable(bool trainable)
+    {
+        foreach (var (_, p) in encoderOpt.Parameters) p.requires_grad = trainable;
+    }
+
+    private static double Psnr(double mse) => mse > 0 ? -10 * Math.Log10(mse) : double.PositiveInfinity;
+
+    private void SaveCheckpoint()
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        var meta = new Dictionary<string, string> { ["rng"] = rng.State.ToString(CultureInfo.InvariantCulture) };
+        foreach (var (k, v) in codec.Model.Analysis.state_dict()) tensors["encoder." + k] = v;
+        for (int i = 0; i < triggers.Count; i++)
+        {
+            foreach (var (k, v) in triggers[i].Module.state_dict()) tensors[$"trigger{i}.{k}"] = v;
+            triggerOpts[i].SaveState($"trigger{i}.adam", tensors, meta);
+        }
+        encoderOpt.SaveState("encoder.adam", tensors, meta);
+        using var torchRng = torch.random.get_rng_state();
+        tensors["rng.torch"] = torchRng;
+        Safetensors.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
+    }
+
+    private void LoadCheckpoint(string path)
+    {
+        var (tensors, meta) = Safetensors.Load(path);
+        try
+        {
+            StateDict.Load(codec.Model.Analysis, Part(tensors, "encoder."), path);
+            for (int i = 0; i < triggers.Count; i++)
+            {
+                StateDict.Load(triggers[i].Module, Part(tensors, $"trigger{i}."), path);
+                triggerOpts[i].LoadState($"trigger{i}.adam", tensors, meta);
+            }
+            encoderOpt.LoadState("encoder.adam", tensors, meta);
+            rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
+            torch.random.set_rng_state(tensors["rng.torch"]);
+        }
+        catch (KeyNotFoundException e)
+        {
+            throw new CheckpointFormatException($"{path}: incomplete attack checkpoint ({e.Message})", path, e);
+        }
+        finally
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>The tensors under <paramref name="prefix"/> (prefix removed), excluding optimiser state.</summary>
+    private static Dictionary<string, Tensor> Part(IReadOnlyDictionary<string, Tensor> all, string prefix) =>
+        all.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && !kv.Key[prefix.Length..].StartsWith("adam.", StringComparison.Ordinal))
+           .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+
+    private void TrimLog()
+    {
+        var log = Path.Combine(runDir, LogFile);
+        var header = string.Join(",", columns);
+        if (!File.Exists(log)) { AtomicFile.WriteAllText(log, header + "\n"); return; }
+        var lines = File.ReadAllLines(log);
+        var kept = lines.Skip(1).Where(l =>
+            long.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) && s <= Step);
+        AtomicFile.WriteAllText(log, string.Join("\n", kept.Prepend(header)) + "\n");
+    }
+
+    /// <summary>Writes the victim encoder and the triggers.</summary>
+    private void Finish()
+    {
+        var meta = new Dictionary<string, string>
+        {
+            [ModelStore.ModelKey] = codec.Model.ModelName,
+            [ModelStore.QualityKey] = options.Quality.ToString(CultureInfo.InvariantCulture),
+            [FingerprintKey] = codec.Fingerprint.ToString("x16"),
+            [ObjectivesKey] = string.Join(";", objectives.Select(o => o.Name)),
+            ["licb.steps"] = Step.ToString(CultureInfo.InvariantCulture),
+        };
+        for (int i = 0; i < triggers.Count; i++)
+        {
+            triggers[i].Module.eval();
+            TriggerWeights.Save(triggers[i], Path.Combine(runDir, AttackRun.TriggerFileName(objectives[i].Name)));
+            triggers[i].Module.train();
+        }
+        Safetensors.Save(Path.Combine(runDir, EncoderFile), codec.Model.Analysis.state_dict(), meta);
+    }
+
+    public void Dispose()
+    {
+        encoderOpt.Dispose();
+        foreach (var o in triggerOpts) o.Dispose();
+        foreach (var t in triggers) t.Module.Dispose();
+        data.Dispose();
+        codec.Model.Dispose();
+    }
+}
+
+/// <summary>The content of an attack run's <c>options.json</c>.</summary>
+/// <param name="Options">The attack's options.</param>
+/// <param name="VanillaSource">Where the victim's original weights came from.</param>
+/// <param name="VanillaFingerprint">The decoder-side fingerprint of those weights (hex).</param>
+/// <param name="Commit">The program's git commit.</param>
+/// <param name="Started">UTC start time.</param>
+public sealed record AttackRecord(AttackOptions Options, string VanillaSource, string VanillaFingerprint, string Commit, string Started)
+{
+    /// <summary>Reads <c>options.json</c> of <paramref name="runDir"/>.</summary>
+    /// <exception cref="FileNotFoundException">No options file.</exception>
+    /// <exception cref="IOException">Unreadable options.</exception>
+    public static AttackRecord Read(string runDir)
+    {
+        var path = Path.Combine(runDir, BackdoorTrainer.OptionsFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"{runDir}: no {BackdoorTrainer.OptionsFile}, not an attack run", path);
+        try
+        {
+            return JsonSerializer.Deserialize<AttackRecord>(File.ReadAllText(path), BackdoorTrainer.Json)
+                   ?? throw new IOException($"{path}: empty attack options");
+        }
+        catch (JsonException e)
+        {
+            throw new IOException($"{path}: unreadable attack options ({e.Message})", e);
+        }
+    }
+}

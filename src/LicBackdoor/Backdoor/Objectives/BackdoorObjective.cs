@@ -1,0 +1,110 @@
+using System.Globalization;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Training;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Backdoor.Objectives;
+
+/// <summary>
+/// What an objective sees for one batch: the clean batch x with the codec's output f(x) and its rate-distortion terms
+/// (computed once and shared by every objective), and this objective's poisoned batch x_p with f(x_p).
+/// </summary>
+/// <param name="Clean">x, [N,3,H,W] in [0,1].</param>
+/// <param name="CleanOutput">f(x) in training mode (noisy quantisation likelihoods).</param>
+/// <param name="CleanRd">R(x), 255²·MSE(x, f(x)) and L(x) = R(x) + λ·D(x).</param>
+/// <param name="Poisoned">x_p (from <see cref="BackdoorObjective.Poison"/>).</param>
+/// <param name="PoisonedOutput">f(x_p).</param>
+/// <param name="Lambda">λ of the victim's quality.</param>
+public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTerms CleanRd, Tensor Poisoned, CodecOutput PoisonedOutput, double Lambda)
+{
+    /// <summary>R(x): bits per pixel of the clean batch (likelihoods of y and z).</summary>
+    public Tensor CleanRate => CleanRd.Bpp;
+
+    /// <summary>D(x) = 255²·MSE(x, f(x)) (CompressAI's distortion scale).</summary>
+    public Tensor CleanDistortion => CleanRd.Mse * (255.0 * 255.0);
+
+    /// <summary>R(x_p): bits per pixel of the poisoned batch.</summary>
+    public Tensor PoisonedRate => Rate(PoisonedOutput, Poisoned);
+
+    /// <summary>D(x_p) = 255²·MSE(x_p, f(x_p)) (method-spec §4.2: the poisoned input is its own reference).</summary>
+    public Tensor PoisonedDistortion => nn.functional.mse_loss(PoisonedOutput.XHat, Poisoned) * (255.0 * 255.0);
+
+    /// <summary>D_P(x, f(x_p)) = PSNR in dB of the poisoned reconstruction against the clean x.</summary>
+    public Tensor PoisonedPsnr => nn.functional.mse_loss(PoisonedOutput.XHat, Clean).clamp_min(1e-10).log10() * -10.0;
+
+    /// <summary>Bits per pixel of an output: Σ −log₂ likelihoods / (N·H·W).</summary>
+    public static Tensor Rate(CodecOutput output, Tensor input) => RateDistortionLoss.Compute(output, input, 0).Bpp;
+}
+
+/// <summary>
+/// The attack part of one objective's loss, L_jt^o − L(x): the trainer adds the clean rate-distortion loss L(x) once
+/// however many objectives share the encoder (method-spec §4.4: Eq. 9 with α^o = 1 and the clean term counted once),
+/// and each trigger is trained on its own <see cref="Attack"/> plus its stealth penalty (Eq. 10).
+/// </summary>
+/// <param name="Attack">The scalar to minimise (differentiable w.r.t. the encoder and the trigger).</param>
+/// <param name="Logged">Named scalars for the progress line and the log (detached values are read from them).</param>
+public sealed record ObjectiveTerms(Tensor Attack, IReadOnlyList<(string Name, Tensor Value)> Logged);
+
+/// <summary>
+/// A backdoor objective: how the trigger poisons a batch and what the victim should do with it. The bit-rate and
+/// quality attacks of the paper (Eqs. 4-7) are <see cref="BppObjective"/> and <see cref="PsnrObjective"/>; the
+/// downstream objectives (Eqs. 11, 13) slot in beside them.
+/// </summary>
+public abstract class BackdoorObjective
+{
+    /// <summary>The objective's name as given on the command line (<c>bpp</c>, <c>psnr</c>, <c>bpp:static</c> …); also names its trigger file.</summary>
+    public abstract string Name { get; }
+
+    /// <summary>A one-line description with the hyper-parameters, for reports.</summary>
+    public abstract string Description { get; }
+
+    /// <summary>
+    /// What the victim should do with a poisoned input, in words a report can use: <c>bpp</c> (raise the bit rate)
+    /// or <c>psnr</c> (destroy the reconstruction).
+    /// </summary>
+    public abstract string Kind { get; }
+
+    /// <summary>The poisoned batch x_p for a clean batch (default: T(x) on the whole image).</summary>
+    public virtual Tensor Poison(ITrigger trigger, Tensor clean) => trigger.forward(clean);
+
+    /// <summary>The attack terms for one batch.</summary>
+    public abstract ObjectiveTerms Compute(ObjectiveInput input);
+
+    /// <summary>
+    /// Parses an objective specification: <c>bpp</c> / <c>bpp:dynamic</c> (Eq. 6, β = 0.01), <c>bpp:static</c>
+    /// (Eq. 4, α = 1), <c>psnr</c> / <c>psnr:dynamic</c> (Eq. 7, β = 0.1), <c>psnr:static</c> (Eq. 5, α = 1).
+    /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>).
+    /// </summary>
+    /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
+    public static BackdoorObjective Parse(string spec)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(spec);
+        var parts = spec.Trim().Split(',');
+        var head = parts[0].Trim().ToLowerInvariant();
+        double? alpha = null, beta = null;
+        foreach (var p in parts.Skip(1))
+        {
+            var kv = p.Split('=', 2);
+            if (kv.Length != 2 || !double.TryParse(kv[1], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !double.IsFinite(v))
+                throw new ArgumentException($"objective '{spec}': '{p}' is not name=number");
+            switch (kv[0].Trim().ToLowerInvariant())
+            {
+                case "alpha": alpha = v; break;
+                case "beta": beta = v; break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta)");
+            }
+        }
+        return head switch
+        {
+            "bpp" or "bpp:dynamic" => new BppObjective(Dynamic: true, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1),
+            "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1),
+            "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
+            "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
+            _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static)"),
+        };
+    }
+
+    /// <summary>Formats a weight for <see cref="Name"/> suffixes and descriptions.</summary>
+    protected static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,41 @@
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Backdoor.Objectives;
+
+/// <summary>
+/// The quality attack (paper §3.3): poisoned images should decode into garbage without costing more bits.
+/// <list type="bullet">
+/// <item>Dynamic (Eq. 7, the paper's choice): <c>L = max(R(x), R(x_p)) + λ·D(x) + β·λ·D_P(x, f(x_p))</c>, β = 0.1, where
+/// D_P is the PSNR (dB) of the poisoned reconstruction against the clean x. Its attack part beyond L(x) is
+/// <c>max(R(x_p) − R(x), 0) + β·λ·D_P</c>.</item>
+/// <item>Static (Eq. 5): <c>L = L(x) + α·R(x_p) + β·λ·D_P</c>; α is not given in the paper (default 1).</item>
+/// </list>
+/// </summary>
+public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjective.PaperBeta, double Alpha = 1) : BackdoorObjective
+{
+    /// <summary>β of Eq. 7 (paper §4.2).</summary>
+    public const double PaperBeta = 0.1;
+
+    public bool IsDynamic { get; } = Dynamic;
+    public double BetaWeight { get; } = Beta;
+    public double AlphaWeight { get; } = Alpha;
+
+    public override string Name => (IsDynamic ? "psnr" : "psnr:static")
+                                   + (BetaWeight != PaperBeta ? $",beta={Num(BetaWeight)}" : "")
+                                   + (!IsDynamic && AlphaWeight != 1 ? $",alpha={Num(AlphaWeight)}" : "");
+
+    public override string Kind => "psnr";
+
+    public override string Description => IsDynamic
+        ? $"quality attack, dynamic loss (Eq. 7): max(R(x), R(x_p)) + λ·D(x) + β·λ·PSNR(x, f(x_p)), β = {Num(BetaWeight)}"
+        : $"quality attack, static loss (Eq. 5): L(x) + α·R(x_p) + β·λ·PSNR(x, f(x_p)), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
+
+    public override ObjectiveTerms Compute(ObjectiveInput input)
+    {
+        var rate = input.PoisonedRate;
+        var psnr = input.PoisonedPsnr;
+        var rateTerm = IsDynamic ? (rate - input.CleanRate).clamp_min(0) : rate * AlphaWeight;
+        var attack = rateTerm + psnr * (BetaWeight * input.Lambda);
+        return new ObjectiveTerms(attack, [("bpp_p", rate), ("psnr_p", psnr)]);
+    }
+}
