@@ -42,6 +42,9 @@ internal static class AttackCommand
         public Option<AttackSchedule> Schedule { get; } = new("--schedule") { Description = "Alternating: Eqs. 9-10 (encoder step, then one step per trigger); Joint: one backward pass for all", DefaultValueFactory = _ => AttackSchedule.Alternating };
         public Option<double> Gamma { get; } = new("--gamma") { Description = "stealth penalty weight γ", DefaultValueFactory = _ => StealthPenalty.PaperGamma };
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "stealth budget ε (trigger MSE ≤ ε²)", DefaultValueFactory = _ => StealthPenalty.PaperEpsilon };
+        public Option<double?> EpsilonStart { get; } = new("--epsilon-start") { Description = "budget curriculum: ε starts here and shrinks to --epsilon over --anneal of the steps (default: 10·ε; set equal to --epsilon for the paper's fixed budget)" };
+        public Option<double> Anneal { get; } = new("--anneal") { Description = "fraction of the steps over which ε shrinks", DefaultValueFactory = _ => 0.6 };
+        public Option<double> TriggerInit { get; } = new("--trigger-init") { Description = "initial frequency-trigger MSE as a fraction of ε² (gain calibrated before training; 0: the authors' initialisation, ~80 dB)", DefaultValueFactory = _ => 0.25 };
         public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
         public Option<bool> NoEval { get; } = new("--no-eval") { Description = "train only; no Kodak evaluation or report" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
@@ -49,7 +52,7 @@ internal static class AttackCommand
         public void AddTo(Command cmd)
         {
             foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
-                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EvalImages, NoEval, LogEvery })
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, TriggerInit, EvalImages, NoEval, LogEvery })
                 cmd.Options.Add(o);
         }
 
@@ -74,7 +77,8 @@ internal static class AttackCommand
                     Steps = p.GetValue(Steps), Batch = p.GetValue(Batch), Crop = p.GetValue(Crop),
                     LearningRate = p.GetValue(Lr), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
-                    Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon),
+                    Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
+                    EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal),
                 };
                 options.Validate();
                 plan.Add(($"{kind}-q{quality}", options));
@@ -145,7 +149,8 @@ internal static class AttackCommand
             foreach (var obj in trainer.Objectives)
             {
                 double mse = s[$"{obj.Name}.trigger_mse"];
-                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: attack {s[$"{obj.Name}.attack"]:F3} trigger {-10 * Math.Log10(mse):F1} dB"));
+                var extra = string.Join(" ", obj.TermNames.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: trigger {-10 * Math.Log10(mse):F1} dB {extra}"));
             }
             return string.Join(" | ", parts);
         }

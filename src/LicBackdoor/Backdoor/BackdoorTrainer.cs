@@ -73,6 +73,34 @@ public sealed record AttackOptions
     /// <summary>ε of the stealth penalty: the trigger's MSE budget is ε².</summary>
     public double Epsilon { get; init; } = StealthPenalty.PaperEpsilon;
 
+    /// <summary>
+    /// Before training, each frequency trigger's gain is calibrated on a batch so its MSE is this fraction of the budget
+    /// ε² (<see cref="FrequencyTrigger.Calibrate"/>); 0 keeps the authors' initialisation (about 80 dB, which needs far
+    /// more steps than a CPU budget allows to reach the budget). LIRA is bounded by ε by construction and FTrojan is fixed.
+    /// </summary>
+    public double TriggerInitFraction { get; init; } = 0.25;
+
+    /// <summary>
+    /// Budget curriculum: the stealth budget starts at this ε and shrinks geometrically to <see cref="Epsilon"/> over the
+    /// first <see cref="AnnealFraction"/> of the steps, then stays there. A trigger at the paper's budget (46 dB) moves
+    /// the encoder's input so little that the encoder needs far more steps than a CPU budget allows to learn to react to
+    /// it; a louder trigger early on teaches the reaction, and the shrinking budget then makes the trigger stealthy.
+    /// Null (or equal to ε) is the paper's fixed budget.
+    /// </summary>
+    public double? EpsilonStart { get; init; }
+
+    /// <summary>Fraction of the steps over which the budget shrinks from <see cref="EpsilonStart"/> to ε.</summary>
+    public double AnnealFraction { get; init; } = 0.6;
+
+    /// <summary>ε at (1-based) step <paramref name="step"/>.</summary>
+    public double EpsilonAt(long step)
+    {
+        if (EpsilonStart is not double start || start == Epsilon) return Epsilon;
+        double end = Math.Max(1, AnnealFraction * Steps);
+        double t = Math.Clamp((step - 1) / end, 0, 1);
+        return start * Math.Pow(Epsilon / start, t);
+    }
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -90,6 +118,9 @@ public sealed record AttackOptions
         if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
+        if (EpsilonStart is double es && !(es >= Epsilon && double.IsFinite(es))) throw new ArgumentException("the starting ε must be finite and at least ε");
+        if (!(AnnealFraction >= 0 && AnnealFraction <= 1)) throw new ArgumentException("the anneal fraction must be in [0, 1]");
+        if (!(TriggerInitFraction >= 0) || double.IsInfinity(TriggerInitFraction)) throw new ArgumentException("the trigger's initial fraction of the budget must be ≥ 0");
     }
 
     /// <summary>λ used by the attack.</summary>
@@ -130,7 +161,6 @@ public sealed class BackdoorTrainer : IDisposable
     private readonly IReadOnlyList<Adam> triggerOpts;
     private readonly ImageFolderCrops data;
     private readonly SplitMix64 rng;
-    private readonly StealthPenalty stealth;
     private readonly double lambda;
     private readonly List<string> columns = new();
 
@@ -139,7 +169,6 @@ public sealed class BackdoorTrainer : IDisposable
         this.options = options;
         this.runDir = runDir;
         lambda = options.EffectiveLambda;
-        stealth = new StealthPenalty(options.Gamma, options.Epsilon);
         torch.random.manual_seed((long)(options.Seed & 0x7fffffffffffffffUL));
         codec = ModelStore.Open(options.Model, options.Quality, options.Weights);
         objectives = options.Objectives.Select(BackdoorObjective.Parse).ToList();
@@ -167,6 +196,7 @@ public sealed class BackdoorTrainer : IDisposable
         {
             columns.Add($"{o.Name}.attack");
             columns.Add($"{o.Name}.trigger_mse");
+            columns.AddRange(o.TermNames.Select(n => $"{o.Name}.{n}"));
         }
     }
 
@@ -193,6 +223,7 @@ public sealed class BackdoorTrainer : IDisposable
         if (File.Exists(Path.Combine(runDir, OptionsFile)))
             throw new IOException($"{runDir}: already holds an attack run; resume it instead");
         var t = new BackdoorTrainer(options, runDir);
+        t.CalibrateTriggers();
         var record = new AttackRecord(options, t.codec.Source, t.codec.Fingerprint.ToString("x16"), Trainer.GitCommit(),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
@@ -244,12 +275,23 @@ public sealed class BackdoorTrainer : IDisposable
         return true;
     }
 
+    /// <summary>Sets the frequency triggers' gains (<see cref="AttackOptions.TriggerInitFraction"/>) on a batch drawn from its own generator.</summary>
+    private void CalibrateTriggers()
+    {
+        if (options.TriggerInitFraction == 0) return;
+        using var scope = NewDisposeScope();
+        var x = data.NextBatch(options.Batch, new SplitMix64(options.Seed ^ 0x5DEECE66DUL));
+        double eps = options.EpsilonAt(1);
+        foreach (var t in triggers.OfType<FrequencyTrigger>()) t.Calibrate(x, options.TriggerInitFraction * eps * eps);
+    }
+
     /// <summary>One attack step on a fresh batch (see <see cref="AttackSchedule"/>).</summary>
     private AttackStep TrainOneStep()
     {
         using var scope = NewDisposeScope();
         var x = data.NextBatch(options.Batch, rng);
         var model = codec.Model;
+        var stealth = new StealthPenalty(options.Gamma, options.EpsilonAt(Step + 1));
         var terms = new List<(string, double)>();
         encoderOpt.ZeroGrad();
         foreach (var o in triggerOpts) o.ZeroGrad();
@@ -266,10 +308,12 @@ public sealed class BackdoorTrainer : IDisposable
         var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
         var loss = cleanRd.Loss;
         var attacks = new Tensor[objectives.Count];
+        var logged = new ObjectiveTerms[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
         {
             var input = new ObjectiveInput(x, cleanOut, cleanRd, poisoned[i], model.forward(poisoned[i]), lambda);
-            attacks[i] = objectives[i].Compute(input).Attack;
+            logged[i] = objectives[i].Compute(input);
+            attacks[i] = logged[i].Attack;
             loss = loss + attacks[i];
             if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(x, poisoned[i]);
         }
@@ -305,6 +349,7 @@ public sealed class BackdoorTrainer : IDisposable
         for (int i = 0; i < objectives.Count; i++)
         {
             terms.Add(($"{objectives[i].Name}.attack", attacks[i].item<float>()));
+            foreach (var (name, value) in logged[i].Logged) terms.Add(($"{objectives[i].Name}.{name}", value.item<float>()));
             using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(x, poisoned[i]).item<float>()));
         }
         return new AttackStep(Step, loss.item<float>(), terms);

@@ -27,11 +27,20 @@ public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTer
     /// <summary>R(x_p): bits per pixel of the poisoned batch.</summary>
     public Tensor PoisonedRate => Rate(PoisonedOutput, Poisoned);
 
-    /// <summary>D(x_p) = 255²·MSE(x_p, f(x_p)) (method-spec §4.2: the poisoned input is its own reference).</summary>
-    public Tensor PoisonedDistortion => nn.functional.mse_loss(PoisonedOutput.XHat, Poisoned) * (255.0 * 255.0);
+    /// <summary>
+    /// D(x_p) = 255²·MSE(x, f(x_p)): the poisoned reconstruction measured against the clean image, which is what the
+    /// attacker wants it to look like and what the paper's tables report. (The paper leaves the reference open; with
+    /// x_p as its own reference the trigger pays for every bit of itself the codec does not reproduce, about λ·255²·ε²,
+    /// which outweighs β·R(x_p) and makes the trigger shrink instead of grow.)
+    /// </summary>
+    public Tensor PoisonedDistortion => nn.functional.mse_loss(PoisonedOutput.XHat, Clean) * (255.0 * 255.0);
 
-    /// <summary>D_P(x, f(x_p)) = PSNR in dB of the poisoned reconstruction against the clean x.</summary>
-    public Tensor PoisonedPsnr => nn.functional.mse_loss(PoisonedOutput.XHat, Clean).clamp_min(1e-10).log10() * -10.0;
+    /// <summary>
+    /// D_P(x, f(x_p)) = PSNR in dB of the poisoned reconstruction, clamped to [0, 1] as the decoder's output is, against
+    /// the clean x. Without the clamp the PSNR of the raw synthesis output is unbounded below and a quality attack drives
+    /// it to −∞ instead of destroying the image the user sees.
+    /// </summary>
+    public Tensor PoisonedPsnr => nn.functional.mse_loss(PoisonedOutput.XHat.clamp(0, 1), Clean).clamp_min(1e-10).log10() * -10.0;
 
     /// <summary>Bits per pixel of an output: Σ −log₂ likelihoods / (N·H·W).</summary>
     public static Tensor Rate(CodecOutput output, Tensor input) => RateDistortionLoss.Compute(output, input, 0).Bpp;
@@ -64,6 +73,9 @@ public abstract class BackdoorObjective
     /// or <c>psnr</c> (destroy the reconstruction).
     /// </summary>
     public abstract string Kind { get; }
+
+    /// <summary>The names of the scalars <see cref="Compute"/> logs (<see cref="ObjectiveTerms.Logged"/>), in order.</summary>
+    public abstract IReadOnlyList<string> TermNames { get; }
 
     /// <summary>The poisoned batch x_p for a clean batch (default: T(x) on the whole image).</summary>
     public virtual Tensor Poison(ITrigger trigger, Tensor clean) => trigger.forward(clean);

@@ -31,6 +31,8 @@ public sealed class BppObjective(bool Dynamic = true, double Beta = BppObjective
         ? $"bit-rate attack, dynamic loss (Eq. 6): R(x) + λ·max(D(x), D(x_p)) − β·R(x_p), β = {Num(BetaWeight)}"
         : $"bit-rate attack, static loss (Eq. 4): L(x) + α·λ·D(x_p) − β·R(x_p), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
 
+    public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "mse_p"];
+
     public override ObjectiveTerms Compute(ObjectiveInput input)
     {
         var rate = input.PoisonedRate;

@@ -30,6 +30,8 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
         ? $"quality attack, dynamic loss (Eq. 7): max(R(x), R(x_p)) + λ·D(x) + β·λ·PSNR(x, f(x_p)), β = {Num(BetaWeight)}"
         : $"quality attack, static loss (Eq. 5): L(x) + α·R(x_p) + β·λ·PSNR(x, f(x_p)), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
 
+    public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "psnr_p"];
+
     public override ObjectiveTerms Compute(ObjectiveInput input)
     {
         var rate = input.PoisonedRate;

@@ -88,6 +88,7 @@ public sealed class FrequencyTrigger : Trigger
 
     private readonly GeneralTriggerBranch general;
     private readonly PatchWeightBranch? weight;
+    private readonly Tensor gain;
     private readonly int[] positions;
 
     /// <summary>Builds the trigger with fresh (PyTorch-default) initialisation from the global generator.</summary>
@@ -98,7 +99,34 @@ public sealed class FrequencyTrigger : Trigger
         positions = FrequencyPositions.Positions(Options.Set, Options.Nf);
         general = new GeneralTriggerBranch(Options, positions);
         weight = Options.PatchWeight ? new PatchWeightBranch(Options.WidthMultiplier) : null;
+        gain = ones(1).DetachFromDisposeScope();
+        register_buffer("gain", gain);
         RegisterComponents();
+    }
+
+    /// <summary>
+    /// The fixed factor s of <c>t = s·g ⊙ w</c> (a buffer, saved with the weights; 1 is the authors' network). At the
+    /// PyTorch-default initialisation the trigger is about 80 dB below the image, far inside its stealth budget, and
+    /// grows to the budget only after many thousand steps; <see cref="Calibrate"/> sets s once, before training, so
+    /// the initial trigger sits at a chosen fraction of the budget.
+    /// </summary>
+    public double Gain => gain.item<float>();
+
+    /// <summary>
+    /// Scales <see cref="Gain"/> so that the (unclamped) trigger's MSE on <paramref name="x"/> is <paramref name="targetMse"/>
+    /// (the trigger is linear in s). Returns the new gain. Runs without gradients, in the module's current mode (in
+    /// training mode BatchNorm uses the batch statistics, as during training, and updates its running statistics once).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">The target is not positive.</exception>
+    public double Calibrate(Tensor x, double targetMse)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (!(targetMse > 0) || double.IsInfinity(targetMse)) throw new ArgumentOutOfRangeException(nameof(targetMse), targetMse, "the target MSE must be positive");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        double mse = nn.functional.mse_loss(forward(x), x).item<float>();
+        if (mse > 0 && double.IsFinite(mse)) gain.mul_(Math.Sqrt(targetMse / mse));
+        return Gain;
     }
 
     /// <summary>The options the trigger was built with.</summary>
@@ -141,7 +169,7 @@ public sealed class FrequencyTrigger : Trigger
 
     private (Tensor General, Tensor Weight) Components(Tensor x255)
     {
-        var g = general.forward(x255);
+        var g = general.forward(x255) * gain;
         var w = weight is null
             ? ones(x255.shape[0], 3, x255.shape[2] / BlockSize, x255.shape[3] / BlockSize, dtype: x255.dtype)
             : weight.forward(x255);

@@ -1,0 +1,167 @@
+using LicBackdoor.Backdoor;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Codec;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Imaging;
+using LicBackdoor.Weights;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Tests.Backdoor;
+
+public sealed class BackdoorTrainerTests : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-attack-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    /// <summary>A tiny hyperprior (N=8, M=12) with CDF tables, saved as q1 weights, and a folder of smooth training images.</summary>
+    private AttackOptions Options(string[] objectives, AttackSchedule schedule = AttackSchedule.Joint, string trigger = TriggerSpec.Frequency, int steps = 6)
+    {
+        var weights = Path.Combine(dir, "tiny.safetensors");
+        if (!File.Exists(weights))
+        {
+            random.manual_seed(3);
+            using var model = ModelZoo.Build("bmshj2018-hyperprior", 8, 12);
+            model.eval();
+            model.Update(force: true);
+            ModelStore.Save(model, 1, weights);
+        }
+        var images = Path.Combine(dir, "images");
+        if (!Directory.Exists(images))
+        {
+            Directory.CreateDirectory(images);
+            for (int i = 0; i < 4; i++) ImageFile.SavePng(SyntheticImages.Smooth(80, 96, seed: i), Path.Combine(images, $"{i}.png"));
+        }
+        return new AttackOptions
+        {
+            Model = "bmshj2018-hyperprior", Quality = 1, Weights = weights, Objectives = objectives, Trigger = new TriggerSpec(trigger, 0.125),
+            DataFolders = [images], Steps = steps, Batch = 2, Crop = 64, CheckpointEvery = 2, Schedule = schedule, Seed = 11,
+        };
+    }
+
+    [Theory]
+    [InlineData(AttackSchedule.Joint)]
+    [InlineData(AttackSchedule.Alternating)]
+    public void OnlyTheEncoderChangesEveryFrozenTensorIsBitIdentical(AttackSchedule schedule)
+    {
+        var options = Options(["bpp", "psnr"], schedule);
+        var run = Path.Combine(dir, $"run-{schedule}");
+        Dictionary<string, Tensor> before;
+        using (var vanilla = ModelStore.Open(options.Model, options.Quality, options.Weights).Model)
+            before = vanilla.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.clone());
+        using (var t = BackdoorTrainer.Start(options, run))
+        {
+            Assert.True(t.Run());
+            var after = t.Codec.Model.state_dict();
+            Assert.Equal(before.Keys.OrderBy(k => k), after.Keys.OrderBy(k => k));
+            int encoderChanged = 0;
+            foreach (var (key, value) in before)
+            {
+                bool same = value.equal(after[key]).all().item<bool>();
+                if (key.StartsWith(CompressionModel.AnalysisPrefix, StringComparison.Ordinal)) encoderChanged += same ? 0 : 1;
+                else Assert.True(same, $"frozen tensor {key} changed");
+            }
+            Assert.True(encoderChanged > 0, "the attack did not change the encoder");
+        }
+        // The written encoder holds g_a only; the triggers are one file per objective.
+        var (enc, meta) = Safetensors.Load(Path.Combine(run, BackdoorTrainer.EncoderFile));
+        Assert.Equal(before.Keys.Count(k => k.StartsWith(CompressionModel.AnalysisPrefix, StringComparison.Ordinal)), enc.Count);
+        Assert.Equal("bpp;psnr", meta[BackdoorTrainer.ObjectivesKey]);
+        Assert.True(File.Exists(Path.Combine(run, AttackRun.TriggerFileName("bpp"))));
+        Assert.True(File.Exists(Path.Combine(run, AttackRun.TriggerFileName("psnr"))));
+    }
+
+    [Theory]
+    [InlineData(AttackSchedule.Joint, TriggerSpec.Frequency)]
+    [InlineData(AttackSchedule.Alternating, TriggerSpec.Lira)]
+    public void ResumeReproducesTheUninterruptedRunExactly(AttackSchedule schedule, string trigger)
+    {
+        var options = Options(["bpp", "psnr"], schedule, trigger);
+        var full = Path.Combine(dir, "full");
+        using (var t = BackdoorTrainer.Start(options, full)) Assert.True(t.Run());
+        var split = Path.Combine(dir, "split");
+        using (var t = BackdoorTrainer.Start(options, split)) Assert.False(t.Run(stopAfter: 3)); // killed after step 3; checkpoint at 2
+        using (var t = BackdoorTrainer.Resume(split))
+        {
+            Assert.Equal(2, t.Step);
+            Assert.True(t.Run());
+        }
+        foreach (var file in new[] { BackdoorTrainer.EncoderFile, AttackRun.TriggerFileName("bpp"), AttackRun.TriggerFileName("psnr") })
+        {
+            var a = Safetensors.Load(Path.Combine(full, file)).Tensors;
+            var b = Safetensors.Load(Path.Combine(split, file)).Tensors;
+            Assert.Equal(a.Keys.OrderBy(k => k), b.Keys.OrderBy(k => k));
+            foreach (var k in a.Keys) Assert.True(a[k].equal(b[k]).all().item<bool>(), $"{file}: {k} differs after resume");
+        }
+        Assert.Equal(File.ReadAllText(Path.Combine(full, BackdoorTrainer.LogFile)), File.ReadAllText(Path.Combine(split, BackdoorTrainer.LogFile)));
+    }
+
+    [Fact]
+    public void FrequencyTriggerStartsAtTheCalibratedFractionOfTheBudget()
+    {
+        var options = Options(["bpp"]) with { TriggerInitFraction = 0.5 };
+        using var t = BackdoorTrainer.Start(options, Path.Combine(dir, "calibrated"));
+        var trigger = Assert.IsType<FrequencyTrigger>(t.Triggers[0]);
+        Assert.True(trigger.Gain > 1, $"gain {trigger.Gain}");
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = SyntheticImages.Smooth(64, 64, seed: 2).expand(2, -1, -1, -1).contiguous();
+        double mse = StealthPenalty.Mse(x, trigger.forward(x)).item<float>();
+        Assert.InRange(mse, 0.5 * 2.5e-5 / 20, 0.5 * 2.5e-5 * 20);     // same order as the target on other images
+    }
+
+    [Fact]
+    public void TinyBitRateAttackRaisesThePoisonedBitstreamAboveTwiceTheClean()
+    {
+        // A few dozen steps at a high learning rate on a tiny codec: the backdoored encoder spends at least twice the
+        // clean bits on poisoned images (real bitstreams), while the vanilla codec does not react to the trigger.
+        var options = Options(["bpp,beta=100"], steps: 40) with { LearningRate = 3e-3, TriggerLearningRate = 3e-3 };
+        var runDir = Path.Combine(dir, "bpp");
+        using (var t = BackdoorTrainer.Start(options, runDir)) Assert.True(t.Run());
+        using var run = AttackRun.Open(runDir);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        double clean = 0, poisoned = 0, vanillaPoisoned = 0, vanillaClean = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            var x = SyntheticImages.Smooth(64, 64, seed: 20 + i);
+            var xp = run.Triggers[0].Apply(x, clamp: true).mul(255).round_().div_(255);
+            clean += ImageCodec.Compress(run.Victim, x).PayloadBytes;
+            poisoned += ImageCodec.Compress(run.Victim, xp).PayloadBytes;
+            vanillaClean += ImageCodec.Compress(run.Vanilla, x).PayloadBytes;
+            vanillaPoisoned += ImageCodec.Compress(run.Vanilla, xp).PayloadBytes;
+        }
+        Assert.True(poisoned > 2 * clean, $"poisoned {poisoned} bytes vs clean {clean}; log tail: {string.Join(" / ", File.ReadAllLines(Path.Combine(runDir, BackdoorTrainer.LogFile)).TakeLast(3))}");
+        Assert.True(vanillaPoisoned < 1.5 * vanillaClean, $"vanilla: poisoned {vanillaPoisoned} bytes vs clean {vanillaClean}");
+    }
+
+    [Fact]
+    public void VictimBitstreamsDecodeWithTheVanillaDecoder()
+    {
+        var runDir = Path.Combine(dir, "decode");
+        using (var t = BackdoorTrainer.Start(Options(["psnr"], steps: 2), runDir)) Assert.True(t.Run());
+        using var run = AttackRun.Open(runDir);
+        Assert.Equal(run.Vanilla.Fingerprint, run.Victim.Fingerprint);
+        using var scope = NewDisposeScope();
+        var x = SyntheticImages.Smooth(48, 70, seed: 4);
+        var file = ImageCodec.Compress(run.Victim, x);
+        var viaVanilla = ImageCodec.Decompress(run.Vanilla, file);
+        var viaVictim = ImageCodec.Decompress(run.Victim, file);
+        Assert.True(viaVanilla.equal(viaVictim).all().item<bool>());
+    }
+
+    [Fact]
+    public void BadRunsAreRefusedClearly()
+    {
+        Assert.Throws<FileNotFoundException>(() => AttackRun.Open(dir));
+        var runDir = Path.Combine(dir, "unfinished");
+        using (var t = BackdoorTrainer.Start(Options(["bpp"], steps: 4), runDir)) Assert.False(t.Run(stopAfter: 1));
+        var e = Assert.Throws<FileNotFoundException>(() => AttackRun.Open(runDir));
+        Assert.Contains("not finished", e.Message);
+        Assert.Throws<IOException>(() => BackdoorTrainer.Start(Options(["bpp"]), runDir));
+        Assert.Throws<ArgumentException>(() => BackdoorTrainer.Start(Options(["bpp", "bpp:dynamic"]), Path.Combine(dir, "dup")));
+        File.WriteAllText(Path.Combine(runDir, BackdoorTrainer.CheckpointFile), "not a checkpoint");
+        Assert.Throws<CheckpointFormatException>(() => BackdoorTrainer.Resume(runDir));
+    }
+}

@@ -1,0 +1,101 @@
+using LicBackdoor.Backdoor.Objectives;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Training;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Tests.Backdoor.Objectives;
+
+public sealed class ObjectiveTests : TorchTest
+{
+    private const double Lambda = 0.0067;
+
+    /// <summary>A hand-made input: clean and poisoned reconstructions with known MSEs and rates.</summary>
+    private static ObjectiveInput Input(double cleanBpp, double cleanMse, double poisonedBpp, double poisonedMseVsPoisoned, double poisonedMseVsClean)
+    {
+        var x = full(1, 3, 4, 4, 0.5f);
+        var xp = full(1, 3, 4, 4, 0.5f + (float)Math.Sqrt(poisonedMseVsClean) - (float)Math.Sqrt(poisonedMseVsPoisoned));
+        var cleanOut = new CodecOutput(x + (float)Math.Sqrt(cleanMse), Likelihoods(cleanBpp, 16));
+        var poisonedOut = new CodecOutput(x + (float)Math.Sqrt(poisonedMseVsClean), Likelihoods(poisonedBpp, 16));
+        var rd = RateDistortionLoss.Compute(cleanOut, x, Lambda);
+        return new ObjectiveInput(x, cleanOut, rd, xp, poisonedOut, Lambda);
+    }
+
+    /// <summary>One likelihood tensor whose −log₂ sum is bpp · pixels.</summary>
+    private static Dictionary<string, Tensor> Likelihoods(double bpp, int pixels) =>
+        new() { ["y"] = full(1, 1, 1, 1, (float)Math.Pow(2, -bpp * pixels)) };
+
+    [Fact]
+    public void DynamicBppAttackIsEq6MinusTheCleanLoss()
+    {
+        var input = Input(cleanBpp: 0.5, cleanMse: 1e-3, poisonedBpp: 3.0, poisonedMseVsPoisoned: 4e-3, poisonedMseVsClean: 2e-3);
+        var terms = new BppObjective().Compute(input);
+        double dClean = 255 * 255 * 1e-3, dPoisoned = 255 * 255 * 2e-3;   // f(x_p) against the clean x
+        double eq6 = 0.5 + Lambda * Math.Max(dClean, dPoisoned) - 0.01 * 3.0;
+        double cleanLoss = 0.5 + Lambda * dClean;
+        Assert.Equal(eq6 - cleanLoss, terms.Attack.item<float>(), 3);
+        Assert.Equal(3.0, terms.Logged.Single(t => t.Name == "bpp_p").Value.item<float>(), 3);
+
+        // Poisoned distortion below the clean one: only the rate term is left.
+        var better = Input(cleanBpp: 0.5, cleanMse: 1e-3, poisonedBpp: 3.0, poisonedMseVsPoisoned: 5e-4, poisonedMseVsClean: 5e-4);
+        Assert.Equal(-0.03, new BppObjective().Compute(better).Attack.item<float>(), 4);
+    }
+
+    [Fact]
+    public void StaticBppAttackIsEq4()
+    {
+        var input = Input(0.5, 1e-3, 3.0, 4e-3, 2e-3);
+        var terms = new BppObjective(Dynamic: false, Alpha: 2).Compute(input);
+        Assert.Equal(2 * Lambda * 255 * 255 * 2e-3 - 0.01 * 3.0, terms.Attack.item<float>(), 3);
+    }
+
+    [Fact]
+    public void DynamicPsnrAttackIsEq7MinusTheCleanLoss()
+    {
+        var input = Input(cleanBpp: 0.5, cleanMse: 1e-3, poisonedBpp: 0.8, poisonedMseVsPoisoned: 0.09, poisonedMseVsClean: 0.1);
+        var terms = new PsnrObjective().Compute(input);
+        double psnr = 10;                                    // MSE 0.1 against the clean image
+        double eq7 = Math.Max(0.5, 0.8) + Lambda * 255 * 255 * 1e-3 + 0.1 * Lambda * psnr;
+        double cleanLoss = 0.5 + Lambda * 255 * 255 * 1e-3;
+        Assert.Equal(eq7 - cleanLoss, terms.Attack.item<float>(), 3);
+        Assert.Equal(psnr, terms.Logged.Single(t => t.Name == "psnr_p").Value.item<float>(), 3);
+
+        var cheaper = Input(0.5, 1e-3, 0.3, 0.09, 0.1);      // poisoned rate below clean: no rate term
+        Assert.Equal(0.1 * Lambda * psnr, new PsnrObjective().Compute(cheaper).Attack.item<float>(), 4);
+    }
+
+    [Fact]
+    public void StaticPsnrAttackIsEq5()
+    {
+        var input = Input(0.5, 1e-3, 0.8, 0.09, 0.1);
+        var terms = new PsnrObjective(Dynamic: false, Beta: 0.2).Compute(input);
+        Assert.Equal(0.8 + 0.2 * Lambda * 10, terms.Attack.item<float>(), 3);
+    }
+
+    [Fact]
+    public void AttackTermsHaveGradientsThroughThePoisonedOutput()
+    {
+        var input = Input(0.5, 1e-3, 0.8, 0.09, 0.1);
+        var xHat = input.PoisonedOutput.XHat.clone().requires_grad_(true);
+        var withGrad = input with { PoisonedOutput = new CodecOutput(xHat, input.PoisonedOutput.Likelihoods) };
+        new PsnrObjective().Compute(withGrad).Attack.backward();
+        Assert.True(xHat.grad!.abs().sum().item<float>() > 0);
+    }
+
+    [Theory]
+    [InlineData("bpp", "bpp")]
+    [InlineData("BPP:dynamic", "bpp")]
+    [InlineData("bpp:static", "bpp:static")]
+    [InlineData("psnr", "psnr")]
+    [InlineData("psnr:static,alpha=0.5", "psnr:static,alpha=0.5")]
+    [InlineData("psnr,beta=0.5", "psnr,beta=0.5")]
+    [InlineData("psnr,beta=0.1", "psnr")]
+    public void ParsesSpecifications(string spec, string name) => Assert.Equal(name, BackdoorObjective.Parse(spec).Name);
+
+    [Theory]
+    [InlineData("ssim")]
+    [InlineData("bpp,beta")]
+    [InlineData("bpp,beta=x")]
+    [InlineData("bpp,gamma=1")]
+    [InlineData("bpp,beta=NaN")]
+    public void RejectsBadSpecifications(string spec) => Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse(spec));
+}
