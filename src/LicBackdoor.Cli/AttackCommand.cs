@@ -43,13 +43,14 @@ internal static class AttackCommand
         public Option<double> Gamma { get; } = new("--gamma") { Description = "stealth penalty weight γ", DefaultValueFactory = _ => StealthPenalty.PaperGamma };
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "stealth budget ε (trigger MSE ≤ ε²)", DefaultValueFactory = _ => StealthPenalty.PaperEpsilon };
         public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
+        public Option<string?> EvalFolder { get; } = new("--eval-folder") { Description = "evaluate on this image folder instead of <data>/kodak" };
         public Option<bool> NoEval { get; } = new("--no-eval") { Description = "train only; no Kodak evaluation or report" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
 
         public void AddTo(Command cmd)
         {
             foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
-                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EvalImages, NoEval, LogEvery })
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EvalImages, EvalFolder, NoEval, LogEvery })
                 cmd.Options.Add(o);
         }
 
@@ -95,7 +96,7 @@ internal static class AttackCommand
             var plan = args.Plan(p, p.GetValue(dataOption), [3], ["bpp"]);
             TrainAll(dir, plan, p.GetValue(args.LogEvery));
             if (!p.GetValue(args.NoEval))
-                EvaluateAndReport(dir, plan.Select(x => Path.Combine(dir, x.Folder)).ToList(), DataRoot.Folder("kodak", p.GetValue(dataOption)), p.GetValue(args.EvalImages));
+                EvaluateAndReport(dir, plan.Select(x => Path.Combine(dir, x.Folder)).ToList(), p.GetValue(args.EvalFolder) ?? DataRoot.Folder("kodak", p.GetValue(dataOption)), p.GetValue(args.EvalImages));
             return 0;
         }));
         return cmd;

@@ -138,12 +138,12 @@ public sealed partial class AttackReport
         var rows = new List<IReadOnlyList<string>>();
         foreach (var r in results)
         foreach (var s in r.Summaries)
-            rows.Add([r.Run, s.Objective, F(s.TriggerPsnr, 2), F(r.VanillaClean.Bpp, 4), F(r.VanillaClean.Psnr, 2), F(r.VictimClean.Bpp, 4), F(r.VictimClean.Psnr, 2),
-                      F(s.Victim.Bpp, 4), F(s.Victim.Psnr, 2), Ratio(s.BppRatio), F(s.Vanilla.Bpp, 4), F(s.Vanilla.Psnr, 2)]);
-        return new ReportTable($"Attack summary ({ImagesText(results[0])}; PSNR against the clean image)",
-            ["run", "objective", "trigger PSNR", "vanilla bpp", "vanilla PSNR", "victim bpp", "victim PSNR",
-             "victim x_p bpp", "victim x_p PSNR", "bpp ratio", "vanilla x_p bpp", "vanilla x_p PSNR"], rows);
+            rows.Add([r.Run, s.Objective, F(s.TriggerPsnr, 2), BppPsnr(r.VanillaClean), BppPsnr(r.VictimClean), BppPsnr(s.Victim), Ratio(s.BppRatio), BppPsnr(s.Vanilla)]);
+        return new ReportTable($"Attack summary: {ImagesText(results[0])}, bpp / PSNR (dB) against the clean image x",
+            ["run", "objective", "trigger PSNR (dB)", "vanilla on x", "victim on x", "victim on x_p", "bpp ratio", "vanilla on x_p"], rows);
     }
+
+    private static string BppPsnr(CodingMeans m) => $"{F(m.Bpp, 4)} / {F(m.Psnr, 2)}";
 
     // ---- RD figures ----------------------------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ public sealed partial class AttackReport
             {
                 string label = names.Count > 1 ? $"victim poisoned ({tk}, {name})" : $"victim poisoned ({tk})";
                 curves.Add(new RdCurve(label, RdCurveKind.Learned, metrics, $"{tk} victim on images poisoned by its {name} trigger",
-                    ofKind.Where(r => r.Objectives.Any(o => o.Name == name)).Select(r => Point(r, r.Summary(name).Victim)).ToList()));
+                    ofKind.Where(r => r.Objectives.Any(o => o.Name == name)).Select(r => Point(r, r.Summary(name).Victim)).ToList()) { Dashed = true });
             }
         }
         return curves;
@@ -327,7 +327,7 @@ public sealed partial class AttackReport
             new TableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
                 runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),
                     r.Record.Options.Steps.ToString(CultureInfo.InvariantCulture), Duration(r.WallSeconds),
-                    r.Record.Started.Length >= 16 ? r.Record.Started[..16].Replace('T', ' ') : r.Record.Started, r.Record.Commit]).ToList()), false),
+                    r.Record.Started.Length >= 16 ? r.Record.Started[..16].Replace('T', ' ') : r.Record.Started, r.Record.Commit.Length > 12 ? r.Record.Commit[..12] : r.Record.Commit]).ToList()), false),
             new Heading(2, "Summary"),
             new Paragraph("One row per run and objective. bpp ratio = victim bpp on x_p ÷ victim bpp on x. The vanilla columns on x_p show what the trigger alone does to an honest codec."),
             new TableBlock(summary, false),
@@ -397,7 +397,7 @@ public sealed partial class AttackReport
                 case TableBlock t:
                     md.AppendLine($"**{MdCell(t.Table.Title)}**").AppendLine();
                     md.AppendLine("| " + string.Join(" | ", t.Table.Columns.Select(MdCell)) + " |");
-                    md.AppendLine("|" + string.Concat(t.Table.Columns.Select((_, i) => i == 0 ? "---|" : "---:|")));
+                    md.AppendLine("|" + string.Concat(Numeric(t.Table).Select(n => n ? "---:|" : "---|")));
                     foreach (var row in t.Table.Rows) md.AppendLine("| " + string.Join(" | ", row.Select(MdCell)) + " |");
                     break;
                 case Figure f:
@@ -409,6 +409,13 @@ public sealed partial class AttackReport
         return md.ToString();
     }
 
+    /// <summary>Per column: whether every cell holds a number (right-aligned) rather than text.</summary>
+    private static IReadOnlyList<bool> Numeric(ReportTable t) =>
+        t.Columns.Select((_, i) => t.Rows.Count > 0 && t.Rows.All(r => i < r.Count && NumberCell().IsMatch(r[i]))).ToList();
+
+    [GeneratedRegex(@"^([+\-×]?[0-9][0-9.e+\-]*( / [0-9.]+)?|∞|—)$")]
+    private static partial Regex NumberCell();
+
     private static string MdCell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
 
     private const string Style = """
@@ -417,7 +424,7 @@ public sealed partial class AttackReport
         table { border-collapse: collapse; margin: .4em 0 1.6em; font-size: .88em; }
         caption { text-align: left; font-weight: 600; padding: .3em 0; }
         th, td { border: 1px solid #d4d4d4; padding: 3px 8px; text-align: right; white-space: nowrap; }
-        th { background: #f2f4f7; } td:first-child, th:first-child { text-align: left; }
+        th { background: #f2f4f7; } td.text { text-align: left; }
         tr:nth-child(even) td { background: #fafafa; }
         code { background: #f2f4f7; padding: 0 3px; border-radius: 3px; font-size: .92em; }
         figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { color: #555; font-size: .9em; }
@@ -450,7 +457,9 @@ public sealed partial class AttackReport
                     if (!t.Collapsed) html.AppendLine($"<caption>{Inline(t.Table.Title)}</caption>");
                     html.AppendLine("<thead><tr>" + string.Concat(t.Table.Columns.Select(c => $"<th>{Inline(c)}</th>")) + "</tr></thead>");
                     html.AppendLine("<tbody>");
-                    foreach (var row in t.Table.Rows) html.AppendLine("<tr>" + string.Concat(row.Select(c => $"<td>{Inline(c)}</td>")) + "</tr>");
+                    var numeric = Numeric(t.Table);
+                    foreach (var row in t.Table.Rows)
+                        html.AppendLine("<tr>" + string.Concat(row.Select((c, i) => i < numeric.Count && !numeric[i] ? $"<td class=\"text\">{Inline(c)}</td>" : $"<td>{Inline(c)}</td>")) + "</tr>");
                     html.AppendLine("</tbody></table></div>");
                     if (t.Collapsed) html.AppendLine("</details>");
                     break;
@@ -475,7 +484,12 @@ public sealed partial class AttackReport
 
     private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, CultureInfo.InvariantCulture) : double.IsPositiveInfinity(v) ? "∞" : "—";
 
-    private static string Signed(double v, int digits) => double.IsFinite(v) ? (v >= 0 ? "+" : "") + v.ToString("F" + digits, CultureInfo.InvariantCulture) : "—";
+    private static string Signed(double v, int digits)
+    {
+        if (!double.IsFinite(v)) return "—";
+        var zeros = "0." + new string('0', digits);
+        return v.ToString($"+{zeros};-{zeros};{zeros}", CultureInfo.InvariantCulture);
+    }
 
     private static string Ratio(double v) => double.IsFinite(v) ? "×" + v.ToString("F2", CultureInfo.InvariantCulture) : "—";
 

@@ -149,6 +149,13 @@ public static class RdPlot
                     scatter.LineWidth = 1.5f;
                     break;
             }
+            if (curve.Dashed)
+            {
+                scatter.LinePattern = LinePattern.Dashed;
+                scatter.MarkerShape = MarkerShape.OpenCircle;
+                scatter.MarkerSize = 13;
+                scatter.MarkerLineWidth = 2;
+            }
             foreach (var p in pts.Where(p => p.Bpp <= maxBpp))
             {
                 xMax = Math.Max(xMax, p.Bpp);
