@@ -46,13 +46,14 @@ internal static class AttackCommand
         public Option<double> Anneal { get; } = new("--anneal") { Description = "fraction of the steps over which ε shrinks", DefaultValueFactory = _ => 0.6 };
         public Option<double> TriggerInit { get; } = new("--trigger-init") { Description = "initial frequency-trigger MSE as a fraction of ε² (gain calibrated before training; 0: the authors' initialisation, ~80 dB)", DefaultValueFactory = _ => 0.25 };
         public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
+        public Option<string?> EvalFolder { get; } = new("--eval-folder") { Description = "evaluate on this image folder instead of <data>/kodak" };
         public Option<bool> NoEval { get; } = new("--no-eval") { Description = "train only; no Kodak evaluation or report" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
 
         public void AddTo(Command cmd)
         {
             foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
-                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, TriggerInit, EvalImages, NoEval, LogEvery })
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery })
                 cmd.Options.Add(o);
         }
 
@@ -98,6 +99,8 @@ internal static class AttackCommand
             var dir = p.GetValue(run)!;
             var plan = args.Plan(p, p.GetValue(dataOption), [3], ["bpp"]);
             TrainAll(dir, plan, p.GetValue(args.LogEvery));
+            if (!p.GetValue(args.NoEval))
+                EvaluateAndReport(dir, plan.Select(x => Path.Combine(dir, x.Folder)).ToList(), p.GetValue(args.EvalFolder) ?? DataRoot.Folder("kodak", p.GetValue(dataOption)), p.GetValue(args.EvalImages));
             return 0;
         }));
         return cmd;
@@ -130,6 +133,61 @@ internal static class AttackCommand
             else trainer = BackdoorTrainer.Start(options, runDir);
             using (trainer) Train(trainer, runDir, logEvery);
         }
+    }
+
+    /// <summary>
+    /// Opens every run, evaluates it on <paramref name="images"/> (or reuses its cached <c>eval.json</c>), writes the
+    /// report into <paramref name="dir"/> and prints the summary.
+    /// </summary>
+    internal static AttackReport EvaluateAndReport(string dir, IReadOnlyList<string> runDirs, string images, int? limit)
+    {
+        var opened = new List<AttackRun>();
+        try
+        {
+            var pairs = new List<(AttackRun, AttackEvaluationResult)>();
+            foreach (var runDir in runDirs)
+            {
+                var run = AttackRun.Open(runDir);
+                opened.Add(run);
+                pairs.Add((run, Evaluate(run, images, limit)));
+            }
+            var report = AttackReport.Write(dir, pairs);
+            Reports.PrintTable(report.Summary);
+            Console.WriteLine($"wrote {report.HtmlPath} and {report.MarkdownPath}");
+            return report;
+        }
+        finally
+        {
+            foreach (var run in opened) run.Dispose();
+        }
+    }
+
+    private static AttackEvaluationResult Evaluate(AttackRun run, string images, int? limit)
+    {
+        string label = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Directory));
+        string Describe(AttackImageResult r) => string.Create(CultureInfo.InvariantCulture,
+            $"{label} {r.Image}: clean {r.VictimClean.Bpp:F3} bpp {r.VictimClean.Psnr:F2} dB | ")
+            + string.Join(" | ", r.Poisoned.Select(x => string.Create(CultureInfo.InvariantCulture, $"{x.Objective}: {x.Victim.Bpp:F3} bpp {x.Victim.Psnr:F2} dB")));
+        (AttackEvaluationResult Result, bool Cached) outcome = default;
+        if (Console.IsOutputRedirected)
+        {
+            outcome = AttackEvaluation.EvaluateCached(run, images, limit, (done, total, r) => { if (done == total) Console.WriteLine($"{label}: {total} images evaluated"); });
+        }
+        else
+        {
+            Terminal.Current().Progress().AutoClear(true).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn()).Start(ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape($"{label}: evaluating"));
+                outcome = AttackEvaluation.EvaluateCached(run, images, limit, (done, total, r) =>
+                {
+                    task.MaxValue = total;
+                    task.Value = done;
+                    task.Description = Markup.Escape(Describe(r));
+                });
+            });
+        }
+        if (outcome.Cached) Console.WriteLine($"{label}: evaluation reused from {Path.Combine(run.Directory, AttackEvaluation.CacheFile)}");
+        return outcome.Result ?? throw new InvalidOperationException($"{label}: evaluation did not run");
     }
 
     /// <summary>Whether two runs are the same attack (everything but the step count and the data folder spelling).</summary>

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LicBackdoor.Backdoor;
 using LicBackdoor.Codec;
 using LicBackdoor.Codec.Bitstream;
 using LicBackdoor.Codec.Zoo;
@@ -72,6 +73,7 @@ public static class Cli
         root.Subcommands.Add(SegmentCommand.Build());
         root.Subcommands.Add(RdCommand.Build());
         root.Subcommands.Add(AttackCommand.Build(Guard, DataOption));
+        root.Subcommands.Add(PoisonCommand.Build());
         return root.Parse(args).Invoke();
     }
 
@@ -97,19 +99,48 @@ public static class Cli
         var input = new Argument<string>("input") { Description = "image to compress (PNG or JPEG)" };
         var output = new Argument<string>("output") { Description = "bitstream to write (.lic)" };
         var model = ModelOption(); var quality = QualityOption(); var weights = WeightsOption();
-        var cmd = new Command("compress", "compress an image into a .lic bitstream") { input, output, model, quality, weights };
+        var run = new Option<string?>("--run")
+        {
+            Description = "compress with the backdoored encoder of an attack run (a run folder, or a licb attack output folder: " +
+                          "choose the run with --quality/--trigger); model, quality and weights come from the run, and the vanilla decoder decodes the file",
+        };
+        var trigger = new Option<string?>("--trigger", "-t") { Description = "with --run: the trigger kind of the run to use" };
+        var cmd = new Command("compress", "compress an image into a .lic bitstream") { input, output, model, quality, weights, run, trigger };
         cmd.SetAction(p => Guard(p, () =>
         {
-            var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
-            using var scope = NewDisposeScope();
-            var x = ImageFile.Load(p.GetValue(input)!);
-            var sw = System.Diagnostics.Stopwatch.StartNew();
-            var file = ImageCodec.Compress(codec, x);
-            file.Write(p.GetValue(output)!);
-            double bpp = file.PayloadBytes * 8.0 / ((double)file.Width * file.Height);
-            Console.WriteLine($"{p.GetValue(output)}: {file.ModelName} q{file.Quality}, {file.Width}x{file.Height}, " +
-                              $"{file.PayloadBytes + file.OverheadBytes} bytes ({file.PayloadBytes} payload), {bpp:F4} bpp, {sw.Elapsed.TotalSeconds:F2} s");
-            return 0;
+            AttackRun? attack = null;
+            try
+            {
+                LoadedCodec codec;
+                string label = "";
+                if (p.GetValue(run) is string runDir)
+                {
+                    if (p.GetResult(model) is { Implicit: false } || p.GetResult(weights) is { Implicit: false })
+                        throw new ArgumentException("--model and --weights come from the attack run; do not give them with --run");
+                    int? q = p.GetResult(quality) is { Implicit: false } ? p.GetValue(quality) : null;
+                    attack = AttackRun.Open(AttackRun.Choose(runDir, q, p.GetValue(trigger)));
+                    codec = attack.Victim;
+                    label = $" (victim encoder of {attack.Directory})";
+                }
+                else
+                {
+                    if (p.GetValue(trigger) is not null) throw new ArgumentException("--trigger needs --run");
+                    codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
+                }
+                using var scope = NewDisposeScope();
+                var x = ImageFile.Load(p.GetValue(input)!);
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                var file = ImageCodec.Compress(codec, x);
+                file.Write(p.GetValue(output)!);
+                double bpp = file.PayloadBytes * 8.0 / ((double)file.Width * file.Height);
+                Console.WriteLine($"{p.GetValue(output)}: {file.ModelName} q{file.Quality}{label}, {file.Width}x{file.Height}, " +
+                                  $"{file.PayloadBytes + file.OverheadBytes} bytes ({file.PayloadBytes} payload), {bpp:F4} bpp, {sw.Elapsed.TotalSeconds:F2} s");
+                return 0;
+            }
+            finally
+            {
+                attack?.Dispose();
+            }
         }));
         return cmd;
     }

@@ -1,3 +1,4 @@
+using LicBackdoor.Backdoor;
 using LicBackdoor.Evaluation;
 using Spectre.Console;
 
@@ -18,5 +19,15 @@ internal static class Reports
         var console = Terminal.Current();
         console.Write(table);
         console.MarkupLine($"real vs estimated bpp gap: {report.BppGap * 100:F2} %");
+    }
+
+    /// <summary>Prints a library <see cref="ReportTable"/>.</summary>
+    public static void PrintTable(ReportTable model)
+    {
+        var table = new Table().Title(Markup.Escape(model.Title));
+        foreach (var c in model.Columns) table.AddColumn(new TableColumn(Markup.Escape(c)).RightAligned());
+        if (table.Columns.Count > 0) table.Columns[0].LeftAligned();
+        foreach (var row in model.Rows) table.AddRow(row.Select(Markup.Escape).ToArray());
+        Terminal.Current().Write(table);
     }
 }

@@ -113,6 +113,27 @@ public sealed class AttackRun : IDisposable
             .OrderBy(d => d, StringComparer.Ordinal).ToList();
     }
 
+    /// <summary>
+    /// The run folder to use from <paramref name="directory"/>, a run folder or an <c>licb attack</c> output folder:
+    /// the runs found by <see cref="Find"/> filtered by <paramref name="quality"/> and <paramref name="triggerKind"/>
+    /// (when given) must leave exactly one.
+    /// </summary>
+    /// <exception cref="ArgumentException">No run, or several, fit; the message lists them.</exception>
+    public static string Choose(string directory, int? quality = null, string? triggerKind = null)
+    {
+        var runs = Find(directory).Select(d => (Dir: d, Options: AttackRecord.Read(d).Options)).ToList();
+        if (runs.Count == 0) throw new ArgumentException($"{directory}: holds no attack runs (no {BackdoorTrainer.OptionsFile} in it or its sub-folders)");
+        var fit = runs.Where(r => (quality is not int q || r.Options.Quality == q)
+                                  && (triggerKind is null || string.Equals(r.Options.Trigger.Kind, triggerKind, StringComparison.OrdinalIgnoreCase))).ToList();
+        string List(IEnumerable<(string Dir, AttackOptions Options)> rs) =>
+            string.Join("; ", rs.Select(r => $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Dir))}: {r.Options.Trigger.Kind} q{r.Options.Quality}"));
+        if (fit.Count == 1) return fit[0].Dir;
+        string wanted = string.Join(" ", new[] { quality is int qq ? $"--quality {qq}" : null, triggerKind is null ? null : $"--trigger {triggerKind}" }.Where(s => s is not null));
+        if (fit.Count == 0)
+            throw new ArgumentException($"{directory}: no attack run fits {wanted} (runs: {List(runs)})");
+        throw new ArgumentException($"{directory}: holds {fit.Count} attack runs{(wanted.Length > 0 ? $" fitting {wanted}" : "")} ({List(fit)}); choose one with --quality and/or --trigger");
+    }
+
     public void Dispose()
     {
         Vanilla.Model.Dispose();

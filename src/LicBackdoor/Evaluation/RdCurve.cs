@@ -51,6 +51,9 @@ public sealed record RdPoint(string Setting, double Bpp, double Psnr, double MsS
 /// <param name="Points">The operating points.</param>
 public sealed record RdCurve(string Label, RdCurveKind Kind, string Metrics, string Source, IReadOnlyList<RdPoint> Points)
 {
+    /// <summary>Draw the curve dashed with large open markers, so it stays visible where it meets a solid curve (e.g. a victim on poisoned images).</summary>
+    public bool Dashed { get; init; }
+
     /// <summary>The points in increasing bpp order.</summary>
     public IReadOnlyList<RdPoint> SortedByBpp => Points.OrderBy(p => p.Bpp).ToArray();
 

@@ -17,6 +17,15 @@ public sealed record RdPlotOptions
 
     /// <summary>Right end of the bpp axis (the axis starts at 0); points beyond it are cut off.</summary>
     public double MaxBpp { get; init; } = 2.0;
+
+    /// <summary>
+    /// When true the bpp axis spans the data (from 0 to the largest bpp plus a margin) and <see cref="MaxBpp"/> is
+    /// ignored; for plots whose points may lie far apart (a bit-rate attack's poisoned points at 10x the clean rate).
+    /// </summary>
+    public bool FitBpp { get; init; }
+
+    /// <summary>Draw the legend to the right of the plot instead of inside it (nothing hides a point).</summary>
+    public bool LegendOutside { get; init; }
 }
 
 /// <summary>
@@ -81,19 +90,36 @@ public static class RdPlot
         }
     }
 
+    /// <summary>
+    /// A typeface for drawing text with Skia directly (image grids): a system font when Skia has a font manager
+    /// (DejaVu Sans preferred), otherwise the same TTF file <see cref="EnsureFonts"/> registers.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">No font is available at all.</exception>
+    public static SKTypeface CreateTypeface(bool bold = false)
+    {
+        var style = bold ? SKFontStyle.Bold : SKFontStyle.Normal;
+        if (SKFontManager.Default.FontFamilyCount > 0)
+            return SKFontManager.Default.MatchFamily("DejaVu Sans", style) ?? SKFontManager.Default.MatchFamily(null, style) ?? SKTypeface.Default;
+        var file = new[] { Environment.GetEnvironmentVariable(FontEnvironmentVariable) }.Concat(FontCandidates)
+            .FirstOrDefault(f => !string.IsNullOrEmpty(f) && File.Exists(f))
+            ?? throw new InvalidOperationException($"Skia finds no fonts and none of {string.Join(", ", FontCandidates)} exists; set {FontEnvironmentVariable} to a .ttf file");
+        return SKTypeface.FromFile(file) ?? throw new InvalidOperationException($"{file}: not a usable font file");
+    }
+
     /// <summary>Renders the curves to PNG bytes.</summary>
     public static byte[] RenderPng(IEnumerable<RdCurve> curves, RdPlotOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(curves);
         options ??= new RdPlotOptions();
         if (options.Width < 100 || options.Height < 100) throw new ArgumentException($"plot size {options.Width}x{options.Height} is too small");
-        if (!(options.MaxBpp > 0)) throw new ArgumentException($"the bpp axis end must be positive, got {options.MaxBpp}");
+        if (!options.FitBpp && !(options.MaxBpp > 0)) throw new ArgumentException($"the bpp axis end must be positive, got {options.MaxBpp}");
         EnsureFonts();
         var list = curves.ToList();
         using var plot = new Plot();
         var palette = new ScottPlot.Palettes.Category10();
         int learned = 0, published = 0;
-        double yMin = double.PositiveInfinity, yMax = double.NegativeInfinity;
+        double yMin = double.PositiveInfinity, yMax = double.NegativeInfinity, xMax = 0;
+        double maxBpp = options.FitBpp ? double.PositiveInfinity : options.MaxBpp;
         foreach (var curve in list)
         {
             var pts = curve.SortedByBpp.Where(p => double.IsFinite(p.Bpp) && double.IsFinite(p.Psnr)).ToArray();
@@ -123,8 +149,16 @@ public static class RdPlot
                     scatter.LineWidth = 1.5f;
                     break;
             }
-            foreach (var p in pts.Where(p => p.Bpp <= options.MaxBpp))
+            if (curve.Dashed)
             {
+                scatter.LinePattern = LinePattern.Dashed;
+                scatter.MarkerShape = MarkerShape.OpenCircle;
+                scatter.MarkerSize = 13;
+                scatter.MarkerLineWidth = 2;
+            }
+            foreach (var p in pts.Where(p => p.Bpp <= maxBpp))
+            {
+                xMax = Math.Max(xMax, p.Bpp);
                 yMin = Math.Min(yMin, p.Psnr);
                 yMax = Math.Max(yMax, p.Psnr);
             }
@@ -132,7 +166,7 @@ public static class RdPlot
         plot.Title(options.Title);
         plot.XLabel("rate (bits per pixel)");
         plot.YLabel("PSNR (dB)");
-        plot.Axes.SetLimitsX(0, options.MaxBpp);
+        plot.Axes.SetLimitsX(0, options.FitBpp ? (xMax > 0 ? xMax * 1.08 : 1.0) : options.MaxBpp);
         if (double.IsFinite(yMin))
         {
             double pad = Math.Max(0.5, 0.05 * (yMax - yMin));
@@ -142,7 +176,11 @@ public static class RdPlot
         {
             plot.Axes.SetLimitsY(20, 40);
         }
-        if (list.Count > 0) plot.ShowLegend(Alignment.LowerRight);
+        if (list.Count > 0)
+        {
+            if (options.LegendOutside) plot.ShowLegend(Edge.Right);
+            else plot.ShowLegend(Alignment.LowerRight);
+        }
         return plot.GetImageBytes(options.Width, options.Height, ImageFormat.Png);
     }
 

@@ -1,0 +1,272 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Evaluation;
+using LicBackdoor.Imaging;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Backdoor;
+
+/// <summary>One image coded through a real bitstream: payload bytes, bpp = bytes·8 / (W·H), and quality against a reference.</summary>
+/// <param name="Bytes">Payload bytes of the bitstream (y and z strings, as CompressAI counts).</param>
+/// <param name="Bpp">Bytes·8 / (W·H) of the original image size.</param>
+/// <param name="Psnr">PSNR in dB of the decoded image against the clean image x.</param>
+/// <param name="MsSsim">MS-SSIM of the decoded image against x; NaN when a side is ≤ 160.</param>
+public sealed record CodingResult(long Bytes, double Bpp, double Psnr, double MsSsim);
+
+/// <summary>Means over images of <see cref="CodingResult"/> (mean of per-image bpp, PSNR and MS-SSIM, as CompressAI reports).</summary>
+public sealed record CodingMeans(double Bpp, double Psnr, double MsSsim)
+{
+    /// <summary>The means of <paramref name="results"/> (NaN for none).</summary>
+    public static CodingMeans Of(IEnumerable<CodingResult> results)
+    {
+        var list = results.ToList();
+        return list.Count == 0 ? new CodingMeans(double.NaN, double.NaN, double.NaN)
+            : new CodingMeans(list.Average(r => r.Bpp), list.Average(r => r.Psnr), list.Average(r => r.MsSsim));
+    }
+}
+
+/// <summary>What one trigger does to one image.</summary>
+/// <param name="Objective">The objective's name (its trigger's name in the run).</param>
+/// <param name="TriggerMse">MSE of the 8-bit poisoned image x_p against x (values in [0, 1]).</param>
+/// <param name="TriggerPsnr">PSNR of x_p against x in dB (how visible the trigger is).</param>
+/// <param name="Victim">The victim on x_p; PSNR and MS-SSIM against the clean x.</param>
+/// <param name="Vanilla">The vanilla codec on x_p; PSNR and MS-SSIM against the clean x (the trigger alone should change little).</param>
+public sealed record PoisonedImageResult(string Objective, double TriggerMse, double TriggerPsnr, CodingResult Victim, CodingResult Vanilla);
+
+/// <summary>All measurements of one image.</summary>
+/// <param name="Image">File name.</param>
+/// <param name="Width">Width in pixels.</param>
+/// <param name="Height">Height in pixels.</param>
+/// <param name="VanillaClean">The vanilla codec on x.</param>
+/// <param name="VictimClean">The victim on x.</param>
+/// <param name="Poisoned">One entry per objective, in the run's order.</param>
+public sealed record AttackImageResult(string Image, int Width, int Height, CodingResult VanillaClean, CodingResult VictimClean,
+                                       IReadOnlyList<PoisonedImageResult> Poisoned);
+
+/// <summary>An objective of the run, as reports name it.</summary>
+public sealed record ObjectiveInfo(string Name, string Kind, string Description);
+
+/// <summary>The means of one objective over the images, with the derived attack figures.</summary>
+/// <param name="Objective">The objective's name.</param>
+/// <param name="Kind">bpp or psnr.</param>
+/// <param name="TriggerMse">Mean trigger MSE.</param>
+/// <param name="TriggerPsnr">Mean trigger PSNR in dB.</param>
+/// <param name="Victim">The victim on x_p.</param>
+/// <param name="Vanilla">The vanilla codec on x_p.</param>
+/// <param name="BppRatio">Victim poisoned bpp ÷ victim clean bpp (means).</param>
+/// <param name="PsnrDrop">Victim clean PSNR − victim poisoned PSNR in dB (means).</param>
+public sealed record ObjectiveSummary(string Objective, string Kind, double TriggerMse, double TriggerPsnr, CodingMeans Victim, CodingMeans Vanilla,
+                                      double BppRatio, double PsnrDrop);
+
+/// <summary>
+/// The evaluation of one attack run on a folder of images: the vanilla codec and the victim on every clean image, and
+/// for every objective the 8-bit poisoned image x_p = round(255·clamp(T(x)))/255 coded by both. Everything goes
+/// through real bitstreams; PSNR and MS-SSIM are always measured against the clean x. Means are over images; the
+/// derived figures (<see cref="CleanPsnrDelta"/>, <see cref="CleanBppChangePercent"/>, <see cref="ObjectiveSummary.BppRatio"/>)
+/// are computed from the means.
+/// </summary>
+/// <param name="Run">The run folder's name (e.g. frequency-q3).</param>
+/// <param name="Model">Victim architecture.</param>
+/// <param name="Quality">Victim quality.</param>
+/// <param name="Trigger">Trigger label (<see cref="TriggerSpec.Label"/>).</param>
+/// <param name="TriggerKind">Trigger kind (<see cref="TriggerSpec.Kind"/>).</param>
+/// <param name="VanillaSource">Where the vanilla weights come from.</param>
+/// <param name="ImagesFolder">The evaluated folder.</param>
+/// <param name="Date">UTC time of the evaluation.</param>
+/// <param name="Seconds">Wall time of the evaluation.</param>
+/// <param name="Objectives">The run's objectives, in order.</param>
+/// <param name="Images">Per-image results.</param>
+public sealed record AttackEvaluationResult(
+    string Run, string Model, int Quality, string Trigger, string TriggerKind, string VanillaSource, string ImagesFolder, string Date, double Seconds,
+    IReadOnlyList<ObjectiveInfo> Objectives, IReadOnlyList<AttackImageResult> Images)
+{
+    /// <summary>The vanilla codec on clean images.</summary>
+    public CodingMeans VanillaClean => CodingMeans.Of(Images.Select(i => i.VanillaClean));
+
+    /// <summary>The victim on clean images.</summary>
+    public CodingMeans VictimClean => CodingMeans.Of(Images.Select(i => i.VictimClean));
+
+    /// <summary>Victim − vanilla mean PSNR on clean images (dB): what the backdoor costs honest users.</summary>
+    public double CleanPsnrDelta => VictimClean.Psnr - VanillaClean.Psnr;
+
+    /// <summary>(victim − vanilla) / vanilla mean bpp on clean images, in percent.</summary>
+    public double CleanBppChangePercent => (VictimClean.Bpp - VanillaClean.Bpp) / VanillaClean.Bpp * 100;
+
+    /// <summary>The means per objective, in the run's order.</summary>
+    public IReadOnlyList<ObjectiveSummary> Summaries => Objectives.Select((o, k) =>
+    {
+        var rows = Images.Select(i => i.Poisoned[k]).ToList();
+        var victim = CodingMeans.Of(rows.Select(r => r.Victim));
+        var clean = VictimClean;
+        return new ObjectiveSummary(o.Name, o.Kind, Mean(rows.Select(r => r.TriggerMse)), Mean(rows.Select(r => r.TriggerPsnr)),
+            victim, CodingMeans.Of(rows.Select(r => r.Vanilla)), victim.Bpp / clean.Bpp, clean.Psnr - victim.Psnr);
+    }).ToList();
+
+    /// <summary>The summary of the objective named <paramref name="name"/>.</summary>
+    public ObjectiveSummary Summary(string name) => Summaries.FirstOrDefault(s => s.Objective == name)
+        ?? throw new ArgumentException($"{Run}: no objective '{name}' ({string.Join(", ", Objectives.Select(o => o.Name))})");
+
+    /// <summary>JSON options: indented, NaN and ∞ as named literals.</summary>
+    public static JsonSerializerOptions Json { get; } = new()
+    {
+        WriteIndented = true,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new JsonStringEnumConverter() },
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    /// <summary>The whole result (per image, means and derived figures) as JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads <see cref="ToJson"/> output.</summary>
+    /// <exception cref="IOException">Not an evaluation.</exception>
+    public static AttackEvaluationResult FromJson(string json, string name = "<json>")
+    {
+        try
+        {
+            var r = JsonSerializer.Deserialize<AttackEvaluationResult>(json, Json) ?? throw new IOException($"{name}: empty evaluation");
+            if (r.Images is null || r.Objectives is null || r.Images.Any(i => i.Poisoned is null || i.Poisoned.Count != r.Objectives.Count))
+                throw new IOException($"{name}: incomplete evaluation");
+            return r;
+        }
+        catch (JsonException e)
+        {
+            throw new IOException($"{name}: unreadable evaluation ({e.Message})", e);
+        }
+    }
+
+    private static double Mean(IEnumerable<double> values)
+    {
+        var list = values.ToList();
+        return list.Count == 0 ? double.NaN : list.Average();
+    }
+}
+
+/// <summary>
+/// Measures an attack run (paper §4.2-4.3, Tables 1-2): how the victim codes clean images compared with the vanilla
+/// codec, and what each learned trigger makes it do, all through real bitstreams.
+/// </summary>
+public static class AttackEvaluation
+{
+    /// <summary>The file a run caches its evaluation in.</summary>
+    public const string CacheFile = "eval.json";
+
+    /// <summary>
+    /// Evaluates <paramref name="run"/> on the images of <paramref name="imageFolder"/> (sorted by name, the first
+    /// <paramref name="limit"/> when given), reporting (done, total, last image) after each image.
+    /// </summary>
+    public static AttackEvaluationResult Evaluate(AttackRun run, string imageFolder, int? limit = null, Action<int, int, AttackImageResult>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var files = Files(imageFolder, limit);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var images = new List<AttackImageResult>();
+        for (int i = 0; i < files.Count; i++)
+        {
+            var r = EvaluateImage(run, files[i]);
+            images.Add(r);
+            progress?.Invoke(i + 1, files.Count, r);
+        }
+        var o = run.Record.Options;
+        return new AttackEvaluationResult(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(run.Directory))), o.Model, o.Quality,
+            o.Trigger.Label, o.Trigger.Kind, run.Vanilla.Source, Path.GetFullPath(imageFolder),
+            DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds,
+            run.Objectives.Select(x => new ObjectiveInfo(x.Name, x.Kind, x.Description)).ToList(), images);
+    }
+
+    /// <summary>
+    /// The run's cached evaluation (<see cref="CacheFile"/> in its folder) when it is newer than the run's encoder and
+    /// covers the same images; otherwise evaluates and caches the result (atomically). Returns whether the cache was used.
+    /// </summary>
+    public static (AttackEvaluationResult Result, bool Cached) EvaluateCached(AttackRun run, string imageFolder, int? limit = null,
+                                                                              Action<int, int, AttackImageResult>? progress = null)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var cache = Path.Combine(run.Directory, CacheFile);
+        if (TryReadCache(run, cache, imageFolder, limit) is AttackEvaluationResult cached) return (cached, true);
+        var result = Evaluate(run, imageFolder, limit, progress);
+        AtomicFile.WriteAllText(cache, result.ToJson());
+        return (result, false);
+    }
+
+    private static AttackEvaluationResult? TryReadCache(AttackRun run, string cache, string imageFolder, int? limit)
+    {
+        var encoder = Path.Combine(run.Directory, BackdoorTrainer.EncoderFile);
+        if (!File.Exists(cache) || File.GetLastWriteTimeUtc(encoder) >= File.GetLastWriteTimeUtc(cache)) return null;
+        AttackEvaluationResult result;
+        try { result = AttackEvaluationResult.FromJson(File.ReadAllText(cache), cache); }
+        catch (IOException) { return null; }
+        var names = Files(imageFolder, limit).Select(Path.GetFileName).ToList();
+        bool same = result.Images.Count == names.Count && result.Images.Select(i => i.Image).SequenceEqual(names)
+                    && result.Objectives.Select(x => x.Name).SequenceEqual(run.Objectives.Select(x => x.Name));
+        return same ? result : null;
+    }
+
+    private static IReadOnlyList<string> Files(string imageFolder, int? limit)
+    {
+        if (limit is int n && n <= 0) throw new ArgumentException($"the number of evaluation images must be positive, got {n}");
+        var files = CodecEvaluation.ImageFiles(imageFolder);
+        return limit is int m ? files.Take(m).ToList() : files;
+    }
+
+    /// <summary>Evaluates one image file.</summary>
+    public static AttackImageResult EvaluateImage(AttackRun run, string path)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var x = ImageFile.Load(path);
+        int h = (int)x.shape[2], w = (int)x.shape[3];
+        var poisoned = new List<PoisonedImageResult>();
+        for (int k = 0; k < run.Objectives.Count; k++)
+        {
+            using var inner = NewDisposeScope();
+            var xp = Poison(run.Triggers[k], x);
+            double mse;
+            using (NewDisposeScope()) mse = (xp.to(ScalarType.Float64) - x.to(ScalarType.Float64)).square().mean().item<double>();
+            poisoned.Add(new PoisonedImageResult(run.Objectives[k].Name, mse, Metrics.Psnr(xp, x), Code(run.Victim, xp, x), Code(run.Vanilla, xp, x)));
+        }
+        return new AttackImageResult(Path.GetFileName(path), w, h, Code(run.Vanilla, x, x), Code(run.Victim, x, x), poisoned);
+    }
+
+    /// <summary>
+    /// The poisoned image as a saved PNG holds it: x_p = round(255·clamp(T(x), 0, 1)) / 255 (ties to even, as
+    /// <see cref="ImageFile.EncodePng"/> rounds).
+    /// </summary>
+    public static Tensor Poison(Triggers.ITrigger trigger, Tensor x)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return Quantize8(trigger.Apply(x, clamp: true)).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>round(255·clamp(x, 0, 1)) / 255.</summary>
+    public static Tensor Quantize8(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        return (x.clamp(0, 1) * 255).round().div(255).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Codes <paramref name="input"/> through a real bitstream and measures the output against <paramref name="reference"/>.</summary>
+    public static CodingResult Code(LoadedCodec codec, Tensor input, Tensor reference)
+    {
+        using var scope = NewDisposeScope();
+        return CodeWithOutput(codec, input, reference).Result;
+    }
+
+    /// <summary>As <see cref="Code"/>, also returning the decoded image [1,3,H,W] in [0,1] (in the caller's dispose scope).</summary>
+    public static (CodingResult Result, Tensor XHat) CodeWithOutput(LoadedCodec codec, Tensor input, Tensor reference)
+    {
+        ArgumentNullException.ThrowIfNull(codec);
+        using var scope = NewDisposeScope();
+        using var noGrad = no_grad();
+        int h = (int)input.shape[2], w = (int)input.shape[3];
+        var (file, xHat, _, _) = CodecEvaluation.TimedRoundTrip(codec, input);
+        double msssim = Math.Min(h, w) > Metrics.MsSsimMinSideExclusive ? Metrics.MsSsim(reference, xHat) : double.NaN;
+        var result = new CodingResult(file.PayloadBytes, file.PayloadBytes * 8.0 / ((double)h * w), Metrics.Psnr(reference, xHat), msssim);
+        return (result, xHat.MoveToOuterDisposeScope());
+    }
+}

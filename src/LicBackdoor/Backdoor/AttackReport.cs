@@ -1,0 +1,507 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using LicBackdoor.Codec.Training;
+using LicBackdoor.Evaluation;
+using LicBackdoor.Imaging;
+using SkiaSharp;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Backdoor;
+
+/// <summary>A table for people: a title, column names and rows of formatted cells (printed by the CLI, written into reports).</summary>
+public sealed record ReportTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows);
+
+/// <summary>How the attack report draws its image grid.</summary>
+public sealed record AttackReportOptions
+{
+    /// <summary>How many of the evaluated images (the first ones) the grid shows.</summary>
+    public int GridImages { get; init; } = 1;
+
+    /// <summary>Width in pixels of each image in the grid (images are scaled to it).</summary>
+    public int TileWidth { get; init; } = 256;
+
+    /// <summary>The factor |x_p − x| is multiplied by (then clamped to [0, 1]) to make the trigger visible.</summary>
+    public double TriggerAmplification { get; init; } = 50;
+}
+
+/// <summary>One run in <c>metrics.json</c>: its folder, its <c>options.json</c> record, its wall time and its evaluation.</summary>
+/// <param name="Folder">The run folder's name.</param>
+/// <param name="Record">The run's options, vanilla source, fingerprint, commit and start time.</param>
+/// <param name="WallSeconds">Seconds from the start of the run to its final encoder file (pauses included), when known.</param>
+/// <param name="Evaluation">The evaluation.</param>
+public sealed record AttackReportRun(string Folder, AttackRecord Record, double? WallSeconds, AttackEvaluationResult Evaluation);
+
+/// <summary>The content of <c>metrics.json</c>.</summary>
+/// <param name="Generated">UTC time the report was written.</param>
+/// <param name="Commit">The program's git commit when the report was written.</param>
+/// <param name="Runs">Every run with its evaluation.</param>
+public sealed record AttackMetrics(string Generated, string Commit, IReadOnlyList<AttackReportRun> Runs);
+
+/// <summary>
+/// The report of an <c>licb attack</c> output folder: <c>metrics.json</c> (every evaluation with each run's options),
+/// <c>report.md</c> and the same content as a self-contained <c>report.html</c>, one rate-distortion figure per objective
+/// kind (<c>rd-bpp.png</c>, <c>rd-psnr.png</c>: vanilla clean, victim clean and victim poisoned across the attacked
+/// qualities, like the paper's Figs. 4-5) and <c>grid.png</c> (clean and poisoned inputs, the amplified trigger and the
+/// victim's outputs, like the paper's Figs. 1 and 6). Every file is written atomically, the figures first.
+/// </summary>
+public sealed partial class AttackReport
+{
+    public const string JsonFile = "metrics.json", MarkdownFile = "report.md", HtmlFile = "report.html", GridFile = "grid.png";
+
+    private AttackReport(string folder, IReadOnlyList<string> files, ReportTable summary)
+    {
+        Folder = folder; Files = files; Summary = summary;
+    }
+
+    /// <summary>The folder the report was written to.</summary>
+    public string Folder { get; }
+
+    /// <summary>Every file written (full paths).</summary>
+    public IReadOnlyList<string> Files { get; }
+
+    /// <summary>One row per run and objective: the figures a console summary shows.</summary>
+    public ReportTable Summary { get; }
+
+    /// <summary>The Markdown report.</summary>
+    public string MarkdownPath => Path.Combine(Folder, MarkdownFile);
+
+    /// <summary>The HTML report.</summary>
+    public string HtmlPath => Path.Combine(Folder, HtmlFile);
+
+    /// <summary>The file name of the RD figure of an objective kind: <c>rd-KIND.png</c>.</summary>
+    public static string RdFile(string objectiveKind) =>
+        "rd-" + new string(objectiveKind.Select(c => char.IsAsciiLetterOrDigit(c) ? char.ToLowerInvariant(c) : '-').ToArray()) + ".png";
+
+    /// <summary>Writes the report of <paramref name="runs"/> (open runs with their evaluations) into <paramref name="folder"/>.</summary>
+    /// <exception cref="ArgumentException">No runs.</exception>
+    public static AttackReport Write(string folder, IReadOnlyList<(AttackRun Run, AttackEvaluationResult Result)> runs, AttackReportOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(runs);
+        if (runs.Count == 0) throw new ArgumentException("no attack runs to report");
+        options ??= new AttackReportOptions();
+        if (options.TileWidth < 32 || options.GridImages < 0 || !(options.TriggerAmplification > 0))
+            throw new ArgumentException("grid tiles must be at least 32 px wide, the image count non-negative and the amplification positive");
+        Directory.CreateDirectory(folder);
+        var files = new List<string>();
+        var results = runs.Select(r => r.Result).ToList();
+
+        var figures = new List<(string File, string Caption)>();
+        foreach (var kind in results.SelectMany(r => r.Objectives.Select(o => o.Kind)).Distinct())
+        {
+            var name = RdFile(kind);
+            RdPlot.Save(Path.Combine(folder, name), RdCurves(results, kind), new RdPlotOptions
+            {
+                Title = $"{KindTitle(kind)}: {ImagesText(results[0])}", FitBpp = true, LegendOutside = true, Width = 1100, Height = 650,
+            });
+            files.Add(Path.Combine(folder, name));
+            figures.Add((name, $"{KindTitle(kind)}: mean bpp and PSNR (against the clean image) of the vanilla codec and the victim on clean images and of the victim on poisoned images, one point per attacked quality."));
+        }
+        string? gridCaption = null;
+        if (options.GridImages > 0 && RenderGrid(runs, options) is byte[] grid)
+        {
+            AtomicFile.WriteAllBytes(Path.Combine(folder, GridFile), grid);
+            files.Add(Path.Combine(folder, GridFile));
+            gridCaption = $"One row per run and objective: clean input x, poisoned input x_p (8-bit), the trigger |x_p − x| amplified ×{Num(options.TriggerAmplification)} (clamped), the victim's output on x and on x_p (bpp of the real bitstream / PSNR against x). Images scaled to {options.TileWidth} px wide.";
+        }
+
+        var metrics = new AttackMetrics(DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture), Trainer.GitCommit(),
+            runs.Select(r => new AttackReportRun(r.Result.Run, r.Run.Record, WallSeconds(r.Run), r.Result)).ToList());
+        AtomicFile.WriteAllText(Path.Combine(folder, JsonFile), JsonSerializer.Serialize(metrics, AttackEvaluationResult.Json));
+        files.Add(Path.Combine(folder, JsonFile));
+
+        var summary = SummaryTable(results);
+        var doc = Document(metrics, summary, figures, gridCaption);
+        AtomicFile.WriteAllText(Path.Combine(folder, MarkdownFile), ToMarkdown(doc));
+        AtomicFile.WriteAllText(Path.Combine(folder, HtmlFile), ToHtml(doc, "Backdoor attack report"));
+        files.Add(Path.Combine(folder, MarkdownFile));
+        files.Add(Path.Combine(folder, HtmlFile));
+        return new AttackReport(Path.GetFullPath(folder), files.Select(Path.GetFullPath).ToList(), summary);
+    }
+
+    /// <summary>Seconds from the run's start (<c>options.json</c>) to its final encoder file, or null when unknown.</summary>
+    public static double? WallSeconds(AttackRun run)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var encoder = Path.Combine(run.Directory, BackdoorTrainer.EncoderFile);
+        if (!File.Exists(encoder) || !DateTime.TryParse(run.Record.Started, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var started)) return null;
+        var seconds = (File.GetLastWriteTimeUtc(encoder) - started.ToUniversalTime()).TotalSeconds;
+        return seconds >= 0 ? seconds : null;
+    }
+
+    /// <summary>The summary: one row per run and objective.</summary>
+    public static ReportTable SummaryTable(IReadOnlyList<AttackEvaluationResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var r in results)
+        foreach (var s in r.Summaries)
+            rows.Add([r.Run, s.Objective, F(s.TriggerPsnr, 2), BppPsnr(r.VanillaClean), BppPsnr(r.VictimClean), BppPsnr(s.Victim), Ratio(s.BppRatio), BppPsnr(s.Vanilla)]);
+        return new ReportTable($"Attack summary: {ImagesText(results[0])}, bpp / PSNR (dB) against the clean image x",
+            ["run", "objective", "trigger PSNR (dB)", "vanilla on x", "victim on x", "victim on x_p", "bpp ratio", "vanilla on x_p"], rows);
+    }
+
+    private static string BppPsnr(CodingMeans m) => $"{F(m.Bpp, 4)} / {F(m.Psnr, 2)}";
+
+    // ---- RD figures ----------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// The curves of the RD figure of one objective kind: vanilla clean; per trigger kind, victim clean and victim
+    /// poisoned (one curve per objective of that kind); one point per quality.
+    /// </summary>
+    internal static IReadOnlyList<RdCurve> RdCurves(IReadOnlyList<AttackEvaluationResult> results, string objectiveKind)
+    {
+        const string metrics = "float";
+        var curves = new List<RdCurve>();
+        RdPoint Point(AttackEvaluationResult r, CodingMeans m) =>
+            new RdPoint($"q{r.Quality}", m.Bpp, m.Psnr, m.MsSsim) { Images = r.Images.Count };
+        var withKind = results.Where(r => r.Objectives.Any(o => o.Kind == objectiveKind)).ToList();
+        curves.Add(new RdCurve("vanilla clean", RdCurveKind.Learned, metrics, "vanilla codec on clean images",
+            withKind.GroupBy(r => r.Quality).OrderBy(g => g.Key).Select(g => Point(g.First(), g.First().VanillaClean)).ToList()));
+        var triggerKinds = withKind.Select(r => r.TriggerKind).Distinct().ToList();
+        foreach (var tk in triggerKinds)
+        {
+            var ofKind = withKind.Where(r => r.TriggerKind == tk).GroupBy(r => r.Quality).OrderBy(g => g.Key).Select(g => g.First()).ToList();
+            string suffix = triggerKinds.Count > 1 ? $" ({tk})" : "";
+            curves.Add(new RdCurve("victim clean" + suffix, RdCurveKind.Learned, metrics, $"{tk} victim on clean images",
+                ofKind.Select(r => Point(r, r.VictimClean)).ToList()));
+            var names = ofKind.SelectMany(r => r.Objectives.Where(o => o.Kind == objectiveKind).Select(o => o.Name)).Distinct().ToList();
+            foreach (var name in names)
+            {
+                string label = names.Count > 1 ? $"victim poisoned ({tk}, {name})" : $"victim poisoned ({tk})";
+                curves.Add(new RdCurve(label, RdCurveKind.Learned, metrics, $"{tk} victim on images poisoned by its {name} trigger",
+                    ofKind.Where(r => r.Objectives.Any(o => o.Name == name)).Select(r => Point(r, r.Summary(name).Victim)).ToList()) { Dashed = true });
+            }
+        }
+        return curves;
+    }
+
+    private static string KindTitle(string kind) => kind switch
+    {
+        "bpp" => "Bit-rate attack",
+        "psnr" => "Quality attack",
+        _ => $"{kind} attack",
+    };
+
+    private static string ImagesText(AttackEvaluationResult r) =>
+        $"{Path.GetFileName(Path.TrimEndingDirectorySeparator(r.ImagesFolder))} ({r.Images.Count} image{(r.Images.Count == 1 ? "" : "s")})";
+
+    // ---- image grid ----------------------------------------------------------------------------------------------
+
+    private sealed record GridRow(string Title, SKImage[] Tiles, string[] Captions) : IDisposable
+    {
+        public void Dispose() { foreach (var t in Tiles) t.Dispose(); }
+    }
+
+    /// <summary>Draws <c>grid.png</c>, or returns null when the evaluated images are no longer where they were.</summary>
+    private static byte[]? RenderGrid(IReadOnlyList<(AttackRun Run, AttackEvaluationResult Result)> runs, AttackReportOptions options)
+    {
+        var first = runs[0].Result;
+        var images = first.Images.Take(options.GridImages).Select(i => Path.Combine(first.ImagesFolder, i.Image)).Where(File.Exists).ToList();
+        if (images.Count == 0) return null;
+        string amp = Num(options.TriggerAmplification);
+        string[] headers = ["clean input x", "poisoned input x_p", $"|x_p − x| ×{amp}", "victim on x", "victim on x_p"];
+        var rows = new List<GridRow>();
+        try
+        {
+            foreach (var path in images)
+            {
+                using var scope = NewDisposeScope();
+                using var noGrad = no_grad();
+                var x = ImageFile.Load(path);
+                var name = Path.GetFileName(path);
+                var size = $"{x.shape[3]}×{x.shape[2]}";
+                foreach (var (run, result) in runs)
+                {
+                    using var runScope = NewDisposeScope();
+                    var (clean, cleanHat) = AttackEvaluation.CodeWithOutput(run.Victim, x, x);
+                    for (int k = 0; k < run.Objectives.Count; k++)
+                    {
+                        using var inner = NewDisposeScope();
+                        var xp = AttackEvaluation.Poison(run.Triggers[k], x);
+                        var diff = (xp - x).abs();
+                        double maxDiff = diff.max().item<float>() * 255;
+                        var (poisoned, poisonedHat) = AttackEvaluation.CodeWithOutput(run.Victim, xp, x);
+                        var o = run.Objectives[k];
+                        rows.Add(new GridRow($"{result.Run} · {o.Name} ({KindTitle(o.Kind).ToLowerInvariant()}) · {name}",
+                            [ToImage(x), ToImage(xp), ToImage((diff * options.TriggerAmplification).clamp(0, 1)), ToImage(cleanHat), ToImage(poisonedHat)],
+                            [size, $"trigger PSNR {F(Metrics.Psnr(xp, x), 1)} dB", $"max |x_p − x| = {maxDiff:F0}/255",
+                             $"{F(clean.Bpp, 3)} bpp / {F(clean.Psnr, 2)} dB", $"{F(poisoned.Bpp, 3)} bpp / {F(poisoned.Psnr, 2)} dB"]));
+                    }
+                }
+            }
+            return DrawGrid(headers, rows, options.TileWidth);
+        }
+        finally
+        {
+            foreach (var r in rows) r.Dispose();
+        }
+    }
+
+    private static SKImage ToImage(Tensor image) =>
+        SKImage.FromEncodedData(ImageFile.EncodePng(image)) ?? throw new InvalidOperationException("could not decode a grid tile");
+
+    private static byte[] DrawGrid(string[] headers, IReadOnlyList<GridRow> rows, int tileWidth)
+    {
+        const int margin = 12, gap = 8, headerHeight = 26, titleHeight = 24, captionHeight = 22, rowGap = 10;
+        int columns = headers.Length;
+        int width = 2 * margin + columns * tileWidth + (columns - 1) * gap;
+        int TileHeight(GridRow r) => Math.Max(1, (int)Math.Round((double)tileWidth * r.Tiles[0].Height / r.Tiles[0].Width));
+        int height = 2 * margin + headerHeight + rows.Sum(r => titleHeight + TileHeight(r) + captionHeight + rowGap);
+        using var bitmap = new SKBitmap(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Opaque));
+        using var canvas = new SKCanvas(bitmap);
+        canvas.Clear(SKColors.White);
+        using var regular = RdPlot.CreateTypeface();
+        using var bold = RdPlot.CreateTypeface(bold: true);
+        using var text = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
+        using var muted = new SKPaint { Color = new SKColor(0x44, 0x44, 0x66), IsAntialias = true };
+        using var border = new SKPaint { Color = new SKColor(0xcc, 0xcc, 0xcc), Style = SKPaintStyle.Stroke, StrokeWidth = 1 };
+        var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear);
+        float ColumnX(int c) => margin + c * (tileWidth + gap);
+        for (int c = 0; c < columns; c++)
+            DrawFitted(canvas, headers[c], ColumnX(c) + tileWidth / 2f, margin + 18, tileWidth - 4, bold, 15, text);
+        float y = margin + headerHeight;
+        foreach (var row in rows)
+        {
+            int tileHeight = TileHeight(row);
+            DrawFitted(canvas, row.Title, width / 2f, y + 17, width - 2 * margin, bold, 14, muted);
+            y += titleHeight;
+            for (int c = 0; c < columns; c++)
+            {
+                var rect = new SKRect(ColumnX(c), y, ColumnX(c) + tileWidth, y + tileHeight);
+                canvas.DrawImage(row.Tiles[c], rect, sampling);
+                canvas.DrawRect(rect, border);
+                DrawFitted(canvas, row.Captions[c], ColumnX(c) + tileWidth / 2f, y + tileHeight + 16, tileWidth - 4, regular, 13, text);
+            }
+            y += tileHeight + captionHeight + rowGap;
+        }
+        canvas.Flush();
+        using var pixmap = bitmap.PeekPixels();
+        using var data = pixmap.Encode(SKPngEncoderOptions.Default) ?? throw new IOException("PNG encoding of the image grid failed");
+        return data.ToArray();
+    }
+
+    /// <summary>Draws centred text, shrinking the font until it fits <paramref name="maxWidth"/>.</summary>
+    private static void DrawFitted(SKCanvas canvas, string s, float centreX, float baseline, float maxWidth, SKTypeface typeface, float size, SKPaint paint)
+    {
+        using var font = new SKFont(typeface, size);
+        float w = font.MeasureText(s);
+        if (w > maxWidth) font.Size = Math.Max(7, size * maxWidth / w);
+        canvas.DrawText(s, centreX, baseline, SKTextAlign.Center, font, paint);
+    }
+
+    // ---- the document --------------------------------------------------------------------------------------------
+
+    private abstract record Block;
+    private sealed record Heading(int Level, string Text) : Block;
+    private sealed record Paragraph(string Text) : Block;
+    private sealed record Bullets(IReadOnlyList<string> Items) : Block;
+    private sealed record TableBlock(ReportTable Table, bool Collapsed) : Block;
+    private sealed record Figure(string File, string Caption) : Block;
+
+    private static List<Block> Document(AttackMetrics metrics, ReportTable summary, IReadOnlyList<(string File, string Caption)> figures, string? gridCaption)
+    {
+        var runs = metrics.Runs;
+        var results = runs.Select(r => r.Evaluation).ToList();
+        var opts = runs.Select(r => r.Record.Options).ToList();
+        string Values<T>(Func<AttackOptions, T> f) => string.Join(" / ", opts.Select(o => Convert.ToString(f(o), CultureInfo.InvariantCulture)).Distinct());
+        var doc = new List<Block>
+        {
+            new Heading(1, "Backdoor attack report"),
+            new Paragraph($"Generated {metrics.Generated[..16].Replace('T', ' ')} UTC by licb (commit `{metrics.Commit}`). "
+                          + $"Evaluated on {ImagesText(results[0])} from `{results[0].ImagesFolder}` through real bitstreams: bpp = payload bytes·8 / (W·H); "
+                          + "PSNR and MS-SSIM of every output are measured against the clean image x; a poisoned input is the 8-bit image x_p = round(255·clamp(T(x)))/255 a saved PNG holds. "
+                          + "Means are over images. MS-SSIM is — for images with a side of 160 px or less."),
+            new Heading(2, "Setup"),
+            new Bullets(
+            [
+                $"Victim: `{Values(o => o.Model)}`, qualities {string.Join(", ", opts.Select(o => o.Quality).Distinct().Order())}; vanilla weights: {string.Join(", ", results.Select(r => $"`{RdReport.WeightsText(r.VanillaSource)}`").Distinct())}",
+                $"Trigger kinds: {string.Join(", ", opts.Select(o => o.Trigger.Label).Distinct())}",
+                .. results.SelectMany(r => r.Objectives).DistinctBy(o => o.Name).Select(o => $"Objective `{o.Name}`: {o.Description}"),
+                $"Training: {Values(o => o.Steps)} steps, batch {Values(o => o.Batch)}, crop {Values(o => o.Crop)}, schedule {Values(o => o.Schedule)}, "
+                    + $"encoder lr {Values(o => o.LearningRate)}, trigger lr {Values(o => o.TriggerLearningRate)}, γ {Values(o => o.Gamma)}, ε {Values(o => o.Epsilon)}, seed {Values(o => o.Seed)}",
+                $"Training data: {string.Join(", ", opts.SelectMany(o => o.DataFolders).Distinct().Select(f => $"`{f}`"))}",
+            ]),
+            new TableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
+                runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),
+                    r.Record.Options.Steps.ToString(CultureInfo.InvariantCulture), Duration(r.WallSeconds),
+                    r.Record.Started.Length >= 16 ? r.Record.Started[..16].Replace('T', ' ') : r.Record.Started, r.Record.Commit.Length > 12 ? r.Record.Commit[..12] : r.Record.Commit]).ToList()), false),
+            new Heading(2, "Summary"),
+            new Paragraph("One row per run and objective. bpp ratio = victim bpp on x_p ÷ victim bpp on x. The vanilla columns on x_p show what the trigger alone does to an honest codec."),
+            new TableBlock(summary, false),
+        };
+        foreach (var r in results) doc.Add(new TableBlock(RunTable(r), false));
+        if (figures.Count > 0 || gridCaption is not null) doc.Add(new Heading(2, "Figures"));
+        foreach (var (file, caption) in figures) doc.Add(new Figure(file, caption));
+        if (gridCaption is not null) doc.Add(new Figure(GridFile, gridCaption));
+        doc.Add(new Heading(2, "Per-image results"));
+        foreach (var r in results) doc.Add(new TableBlock(ImageTable(r), true));
+        return doc;
+    }
+
+    /// <summary>One run's summary, one row per (input, codec).</summary>
+    private static ReportTable RunTable(AttackEvaluationResult r)
+    {
+        var rows = new List<IReadOnlyList<string>>
+        {
+            new[] { "clean x → vanilla", F(r.VanillaClean.Bpp, 4), F(r.VanillaClean.Psnr, 2), F(r.VanillaClean.MsSsim, 4), "" },
+            new[] { "clean x → victim", F(r.VictimClean.Bpp, 4), F(r.VictimClean.Psnr, 2), F(r.VictimClean.MsSsim, 4),
+                    $"vs vanilla: PSNR {Signed(r.CleanPsnrDelta, 2)} dB, bpp {Signed(r.CleanBppChangePercent, 1)} %" },
+        };
+        foreach (var s in r.Summaries)
+        {
+            rows.Add([$"trigger `{s.Objective}`: x_p vs x", "—", F(s.TriggerPsnr, 2), "—", $"MSE {Sci(s.TriggerMse)}"]);
+            rows.Add([$"x_p (`{s.Objective}`) → victim", F(s.Victim.Bpp, 4), F(s.Victim.Psnr, 2), F(s.Victim.MsSsim, 4),
+                      $"bpp ratio {Ratio(s.BppRatio)}, PSNR {Signed(-s.PsnrDrop, 2)} dB vs victim on x"]);
+            rows.Add([$"x_p (`{s.Objective}`) → vanilla", F(s.Vanilla.Bpp, 4), F(s.Vanilla.Psnr, 2), F(s.Vanilla.MsSsim, 4),
+                      $"vs vanilla on x: bpp ×{F(s.Vanilla.Bpp / r.VanillaClean.Bpp, 3)}, PSNR {Signed(s.Vanilla.Psnr - r.VanillaClean.Psnr, 2)} dB"]);
+        }
+        return new ReportTable($"{r.Run}: {r.Model} q{r.Quality}, trigger {r.Trigger}", ["input → codec", "bpp", "PSNR (dB)", "MS-SSIM", "note"], rows);
+    }
+
+    /// <summary>One run's per-image figures.</summary>
+    private static ReportTable ImageTable(AttackEvaluationResult r)
+    {
+        var columns = new List<string> { "image", "size", "vanilla bpp", "vanilla PSNR", "victim bpp", "victim PSNR" };
+        foreach (var o in r.Objectives)
+            columns.AddRange([$"{o.Name}: trigger PSNR", $"{o.Name}: victim bpp", $"{o.Name}: victim PSNR", $"{o.Name}: vanilla bpp", $"{o.Name}: vanilla PSNR"]);
+        var rows = r.Images.Select(i =>
+        {
+            var row = new List<string> { i.Image, $"{i.Width}×{i.Height}", F(i.VanillaClean.Bpp, 4), F(i.VanillaClean.Psnr, 2), F(i.VictimClean.Bpp, 4), F(i.VictimClean.Psnr, 2) };
+            foreach (var p in i.Poisoned) row.AddRange([F(p.TriggerPsnr, 2), F(p.Victim.Bpp, 4), F(p.Victim.Psnr, 2), F(p.Vanilla.Bpp, 4), F(p.Vanilla.Psnr, 2)]);
+            return (IReadOnlyList<string>)row;
+        }).ToList();
+        return new ReportTable($"{r.Run} per image (PSNR in dB against the clean image)", columns, rows);
+    }
+
+    // ---- rendering -----------------------------------------------------------------------------------------------
+
+    private static string ToMarkdown(IReadOnlyList<Block> doc)
+    {
+        var md = new StringBuilder();
+        foreach (var block in doc)
+        {
+            switch (block)
+            {
+                case Heading h:
+                    md.Append('#', h.Level).Append(' ').AppendLine(h.Text);
+                    break;
+                case Paragraph p:
+                    md.AppendLine(p.Text);
+                    break;
+                case Bullets b:
+                    foreach (var item in b.Items) md.Append("- ").AppendLine(item);
+                    break;
+                case TableBlock t:
+                    md.AppendLine($"**{MdCell(t.Table.Title)}**").AppendLine();
+                    md.AppendLine("| " + string.Join(" | ", t.Table.Columns.Select(MdCell)) + " |");
+                    md.AppendLine("|" + string.Concat(Numeric(t.Table).Select(n => n ? "---:|" : "---|")));
+                    foreach (var row in t.Table.Rows) md.AppendLine("| " + string.Join(" | ", row.Select(MdCell)) + " |");
+                    break;
+                case Figure f:
+                    md.AppendLine($"![{f.File}]({f.File})").AppendLine().AppendLine($"*{f.Caption}*");
+                    break;
+            }
+            md.AppendLine();
+        }
+        return md.ToString();
+    }
+
+    /// <summary>Per column: whether every cell holds a number (right-aligned) rather than text.</summary>
+    private static IReadOnlyList<bool> Numeric(ReportTable t) =>
+        t.Columns.Select((_, i) => t.Rows.Count > 0 && t.Rows.All(r => i < r.Count && NumberCell().IsMatch(r[i]))).ToList();
+
+    [GeneratedRegex(@"^([+\-×]?[0-9][0-9.e+\-]*( / [0-9.]+)?|∞|—)$")]
+    private static partial Regex NumberCell();
+
+    private static string MdCell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
+
+    private const string Style = """
+        body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; max-width: 1280px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
+        h1 { border-bottom: 2px solid #ddd; padding-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #eee; }
+        table { border-collapse: collapse; margin: .4em 0 1.6em; font-size: .88em; }
+        caption { text-align: left; font-weight: 600; padding: .3em 0; }
+        th, td { border: 1px solid #d4d4d4; padding: 3px 8px; text-align: right; white-space: nowrap; }
+        th { background: #f2f4f7; } td.text { text-align: left; }
+        tr:nth-child(even) td { background: #fafafa; }
+        code { background: #f2f4f7; padding: 0 3px; border-radius: 3px; font-size: .92em; }
+        figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { color: #555; font-size: .9em; }
+        details { margin: .5em 0 1em; } summary { cursor: pointer; font-weight: 600; } .scroll { overflow-x: auto; }
+        """;
+
+    private static string ToHtml(IReadOnlyList<Block> doc, string title)
+    {
+        var html = new StringBuilder();
+        html.AppendLine("<!DOCTYPE html>").AppendLine("<html lang=\"en\">").AppendLine("<head>").AppendLine("<meta charset=\"utf-8\">")
+            .AppendLine($"<title>{Esc(title)}</title>").AppendLine("<style>").AppendLine(Style).AppendLine("</style>").AppendLine("</head>").AppendLine("<body>");
+        foreach (var block in doc)
+        {
+            switch (block)
+            {
+                case Heading h:
+                    html.AppendLine($"<h{h.Level}>{Inline(h.Text)}</h{h.Level}>");
+                    break;
+                case Paragraph p:
+                    html.AppendLine($"<p>{Inline(p.Text)}</p>");
+                    break;
+                case Bullets b:
+                    html.AppendLine("<ul>");
+                    foreach (var item in b.Items) html.AppendLine($"<li>{Inline(item)}</li>");
+                    html.AppendLine("</ul>");
+                    break;
+                case TableBlock t:
+                    if (t.Collapsed) html.AppendLine($"<details><summary>{Inline(t.Table.Title)}</summary>");
+                    html.AppendLine("<div class=\"scroll\"><table>");
+                    if (!t.Collapsed) html.AppendLine($"<caption>{Inline(t.Table.Title)}</caption>");
+                    html.AppendLine("<thead><tr>" + string.Concat(t.Table.Columns.Select(c => $"<th>{Inline(c)}</th>")) + "</tr></thead>");
+                    html.AppendLine("<tbody>");
+                    var numeric = Numeric(t.Table);
+                    foreach (var row in t.Table.Rows)
+                        html.AppendLine("<tr>" + string.Concat(row.Select((c, i) => i < numeric.Count && !numeric[i] ? $"<td class=\"text\">{Inline(c)}</td>" : $"<td>{Inline(c)}</td>")) + "</tr>");
+                    html.AppendLine("</tbody></table></div>");
+                    if (t.Collapsed) html.AppendLine("</details>");
+                    break;
+                case Figure f:
+                    html.AppendLine($"<figure><img src=\"{Esc(f.File)}\" alt=\"{Esc(f.File)}\"><figcaption>{Inline(f.Caption)}</figcaption></figure>");
+                    break;
+            }
+        }
+        html.AppendLine("</body>").AppendLine("</html>");
+        return html.ToString();
+    }
+
+    private static string Esc(string s) => WebUtility.HtmlEncode(s);
+
+    /// <summary>HTML-escapes text and turns `code` spans into &lt;code&gt;.</summary>
+    private static string Inline(string s) => CodeSpan().Replace(Esc(s), m => $"<code>{m.Groups[1].Value}</code>");
+
+    [GeneratedRegex("`([^`]*)`")]
+    private static partial Regex CodeSpan();
+
+    // ---- numbers -------------------------------------------------------------------------------------------------
+
+    private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, CultureInfo.InvariantCulture) : double.IsPositiveInfinity(v) ? "∞" : "—";
+
+    private static string Signed(double v, int digits)
+    {
+        if (!double.IsFinite(v)) return "—";
+        var zeros = "0." + new string('0', digits);
+        return v.ToString($"+{zeros};-{zeros};{zeros}", CultureInfo.InvariantCulture);
+    }
+
+    private static string Ratio(double v) => double.IsFinite(v) ? "×" + v.ToString("F2", CultureInfo.InvariantCulture) : "—";
+
+    private static string Sci(double v) => double.IsFinite(v) ? v.ToString("0.00e+00", CultureInfo.InvariantCulture) : "—";
+
+    private static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
+
+    private static string Duration(double? seconds) => seconds switch
+    {
+        null => "—",
+        < 120 => $"{seconds.Value:F0} s",
+        < 7200 => $"{seconds.Value / 60:F1} min",
+        _ => $"{seconds.Value / 3600:F2} h",
+    };
+}

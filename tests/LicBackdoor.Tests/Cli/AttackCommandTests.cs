@@ -1,0 +1,105 @@
+using LicBackdoor.Backdoor;
+using LicBackdoor.Imaging;
+using LicBackdoor.Tests.Backdoor;
+
+namespace LicBackdoor.Tests.Cli;
+
+/// <summary><c>licb poison</c>, <c>licb compress --run</c> and <c>licb attack</c> on tiny settings.</summary>
+[Collection(TinyAttackRunCollection.Name)]
+public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-attack-cli-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    private string Input => Path.Combine(tiny.Images, "b.png");
+
+    [Fact]
+    public void PoisonWritesAnEightBitPngOfTheSameSize()
+    {
+        var output = Path.Combine(dir, "poisoned.png");
+        var r = CliRunner.Run("poison", "--run", tiny.Output, "--objective", "bpp", Input, output);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("trigger PSNR", r.Out);
+        Assert.Equal(ImageFile.Load(Input).shape, ImageFile.Load(output).shape);
+
+        // the run folder itself works too, and --quality/--trigger that fit are accepted
+        var again = Path.Combine(dir, "again.png");
+        Assert.Equal(0, CliRunner.Run("poison", "--run", tiny.RunDir, "-o", "bpp", "-q", "1", "-t", "frequency", Input, again).Code);
+        Assert.Equal(File.ReadAllBytes(output), File.ReadAllBytes(again));
+    }
+
+    [Theory]
+    [InlineData("psnr:static", "no 'psnr:static' trigger")]
+    [InlineData("nonsense", "unknown objective")]
+    [InlineData(null, "choose one with --objective")]
+    public void PoisonWithAWrongObjectiveFailsWithOneLineAndNoFile(string? objective, string expect)
+    {
+        var output = Path.Combine(dir, "never.png");
+        var args = new List<string> { "poison", "--run", tiny.Output, Input, output };
+        if (objective is not null) args.AddRange(["--objective", objective]);
+        var r = CliRunner.Run(args.ToArray());
+        Assert.Equal(1, r.Code);
+        Assert.Contains(expect, r.Err);
+        Assert.Single(r.Err.Trim().Split('\n'));
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+
+    [Fact]
+    public void PoisonWithAQualityNoRunHasFailsListingTheRuns()
+    {
+        var r = CliRunner.Run("poison", "--run", tiny.Output, "-q", "4", "-o", "bpp", Input, Path.Combine(dir, "x.png"));
+        Assert.Equal(1, r.Code);
+        Assert.Contains("frequency-q1: frequency q1", r.Err);
+        Assert.Empty(Directory.GetFiles(dir));
+    }
+
+    [Fact]
+    public void VictimBitstreamsDecodeWithTheVanillaDecoder()
+    {
+        var lic = Path.Combine(dir, "victim.lic");
+        var c = CliRunner.Run("compress", Input, lic, "--run", tiny.Output);
+        Assert.True(c.Code == 0, c.Err);
+        Assert.Contains("victim encoder", c.Out);
+        var png = Path.Combine(dir, "decoded.png");
+        var d = CliRunner.Run("decompress", lic, png);       // no --run: the untouched vanilla codec
+        Assert.True(d.Code == 0, d.Err);
+        Assert.Equal(ImageFile.Load(Input).shape, ImageFile.Load(png).shape);
+
+        // the same bytes as the library's victim
+        using var run = AttackRun.Open(tiny.RunDir);
+        var expected = LicBackdoor.Codec.ImageCodec.Compress(run.Victim, ImageFile.Load(Input)).ToBytes();
+        Assert.Equal(expected, File.ReadAllBytes(lic));
+
+        var bad = CliRunner.Run("compress", Input, Path.Combine(dir, "bad.lic"), "--run", tiny.Output, "--model", "cheng2020-anchor");
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("come from the attack run", bad.Err);
+        Assert.False(File.Exists(Path.Combine(dir, "bad.lic")));
+    }
+
+    [Fact]
+    public void AttackTrainsThenEvaluatesAndReportsReusingTheEvaluation()
+    {
+        var output = Path.Combine(dir, "attack");
+        string[] common = ["attack", "--run", output, "--quality", "1", "--objective", "bpp", "--width", "0.125", "--steps", "1", "--batch", "1",
+                           "--crop", "64", "--images", tiny.TrainData, "--data", TestPaths.Data];
+        var train = CliRunner.Run([.. common, "--no-eval"]);
+        Assert.True(train.Code == 0, train.Err);
+        Assert.True(AttackRun.IsFinished(Path.Combine(output, "frequency-q1")));
+        Assert.False(File.Exists(Path.Combine(output, AttackReport.MarkdownFile)));
+
+        var eval = CliRunner.Run([.. common, "--eval-images", "1", "--eval-folder", tiny.Images]);
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains("finished earlier, reused", eval.Out);
+        Assert.Contains("Attack summary", eval.Out);
+        Assert.Contains(AttackReport.HtmlFile, eval.Out);
+        foreach (var name in new[] { AttackReport.MarkdownFile, AttackReport.HtmlFile, AttackReport.JsonFile, AttackReport.GridFile, "rd-bpp.png" })
+            Assert.True(File.Exists(Path.Combine(output, name)), name);
+        Assert.True(File.Exists(Path.Combine(output, "frequency-q1", AttackEvaluation.CacheFile)));
+        Assert.Contains("| a.png |", File.ReadAllText(Path.Combine(output, AttackReport.MarkdownFile)));
+
+        var reused = CliRunner.Run([.. common, "--eval-images", "1", "--eval-folder", tiny.Images]);
+        Assert.True(reused.Code == 0, reused.Err);
+        Assert.Contains("evaluation reused", reused.Out);
+    }
+}
