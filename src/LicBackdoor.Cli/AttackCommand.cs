@@ -44,6 +44,7 @@ internal static class AttackCommand
         public Option<double> Epsilon { get; } = new("--epsilon") { Description = "stealth budget ε (trigger MSE ≤ ε²)", DefaultValueFactory = _ => StealthPenalty.PaperEpsilon };
         public Option<double?> EpsilonStart { get; } = new("--epsilon-start") { Description = "budget curriculum: ε starts here and shrinks to --epsilon over --anneal of the steps (default: 10·ε; set equal to --epsilon for the paper's fixed budget)" };
         public Option<double> Anneal { get; } = new("--anneal") { Description = "fraction of the steps over which ε shrinks", DefaultValueFactory = _ => 0.6 };
+        public Option<bool> SoftBudget { get; } = new("--soft-budget") { Description = "the paper's soft stealth penalty alone during training (default: every poisoned image carries exactly the budget's energy)" };
         public Option<double> TriggerInit { get; } = new("--trigger-init") { Description = "initial frequency-trigger MSE as a fraction of ε² (gain calibrated before training; 0: the authors' initialisation, ~80 dB)", DefaultValueFactory = _ => 0.25 };
         public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
         public Option<string?> EvalFolder { get; } = new("--eval-folder") { Description = "evaluate on this image folder instead of <data>/kodak" };
@@ -53,7 +54,7 @@ internal static class AttackCommand
         public void AddTo(Command cmd)
         {
             foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
-                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery })
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery })
                 cmd.Options.Add(o);
         }
 
@@ -79,7 +80,7 @@ internal static class AttackCommand
                     LearningRate = p.GetValue(Lr), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
                     Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
-                    EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal),
+                    EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal), FixedTriggerEnergy = !p.GetValue(SoftBudget),
                 };
                 options.Validate();
                 plan.Add(($"{kind}-q{quality}", options));

@@ -65,7 +65,7 @@ public static class Cli
         root.Subcommands.Add(CompressCommand());
         root.Subcommands.Add(DecompressCommand());
         root.Subcommands.Add(EvalCommand());
-        root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(DemoCommand.Build(Guard, DataOption));
         root.Subcommands.Add(ZooCommand());
         root.Subcommands.Add(TrainCommand.Build(Guard, DataOption));
         root.Subcommands.Add(WeightsCommand.Build(Guard));
@@ -215,39 +215,6 @@ public static class Cli
                     shipped is null ? "seeded init" : Markup.Escape($"models/{Path.GetFileName(shipped)}"));
             }
             Terminal.Current().Write(table);
-            return 0;
-        }));
-        return cmd;
-    }
-
-    private static Command DemoCommand()
-    {
-        var model = ModelOption(); var quality = QualityOption(); var weights = WeightsOption();
-        var outDir = new Option<string>("--out") { Description = "output folder", DefaultValueFactory = _ => "out/demo" };
-        var cmd = new Command("demo", "the main job: code Kodak images through real bitstreams and report") { model, quality, weights, outDir };
-        cmd.SetAction(p => Guard(p, () =>
-        {
-            var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
-            var kodak = DataRoot.Folder("kodak", p.GetValue(DataOption));
-            var dir = p.GetValue(outDir)!;
-            Directory.CreateDirectory(dir);
-            var first = CodecEvaluation.ImageFiles(kodak)[0];
-            using (var scope = NewDisposeScope())
-            {
-                var x = ImageFile.Load(first);
-                var file = ImageCodec.Compress(codec, x);
-                var lic = Path.Combine(dir, Path.GetFileNameWithoutExtension(first) + ".lic");
-                file.Write(lic);
-                var xHat = ImageCodec.Decompress(codec, LicFile.Read(lic), lic);
-                var png = Path.Combine(dir, Path.GetFileNameWithoutExtension(first) + "-decoded.png");
-                ImageFile.SavePng(xHat, png);
-                Console.WriteLine($"{first} -> {lic} ({file.PayloadBytes} payload bytes) -> {png}");
-            }
-            var report = CodecEvaluation.Evaluate(codec, kodak, limit: 4);
-            Reports.PrintEvaluation(report);
-            var jsonPath = Path.Combine(dir, "eval.json");
-            AtomicFile.WriteAllText(jsonPath, report.ToJson());
-            Console.WriteLine($"wrote {jsonPath}");
             return 0;
         }));
         return cmd;

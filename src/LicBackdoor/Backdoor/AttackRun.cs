@@ -36,6 +36,12 @@ public sealed class AttackRun : IDisposable
     /// <summary>The learned triggers (evaluation mode), one per objective.</summary>
     public IReadOnlyList<ITrigger> Triggers { get; }
 
+    /// <summary>
+    /// The MSE budget of a run's triggers wherever they are applied (<see cref="ITrigger.MseBudget"/>): 90 % of ε², which
+    /// leaves room for the 8-bit rounding of the poisoned image (about 1.3e-6 of MSE) within the budget ε².
+    /// </summary>
+    public static double EvaluationBudget(double epsilon) => 0.9 * epsilon * epsilon;
+
     /// <summary>The file a run stores the trigger of an objective in: <c>trigger-NAME.safetensors</c> with unsafe characters replaced.</summary>
     public static string TriggerFileName(string objectiveName)
     {
@@ -80,6 +86,8 @@ public sealed class AttackRun : IDisposable
             if (!File.Exists(file)) throw new FileNotFoundException($"{directory}: missing {Path.GetFileName(file)}", file);
             TriggerWeights.Load(trigger, file);
             trigger.Module.eval();
+            trigger.MseBudget = EvaluationBudget(o.Epsilon);
+            trigger.FixedEnergy = o.FixedTriggerEnergy;
             triggers.Add(trigger);
         }
         return new AttackRun(directory, record, vanilla, victim, objectives, triggers);

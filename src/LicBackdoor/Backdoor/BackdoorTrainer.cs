@@ -89,6 +89,13 @@ public sealed record AttackOptions
     /// </summary>
     public double? EpsilonStart { get; init; }
 
+    /// <summary>
+    /// Every poisoned image carries exactly the budget's energy (0.9·ε_t², <see cref="ITrigger.FixedEnergy"/>) during
+    /// training and use, so triggers learn their shape and cannot shrink away from the encoder. Without it (the paper's
+    /// formulation) the soft stealth penalty alone bounds the trigger during training and evaluation caps it at 0.9·ε².
+    /// </summary>
+    public bool FixedTriggerEnergy { get; init; } = true;
+
     /// <summary>Fraction of the steps over which the budget shrinks from <see cref="EpsilonStart"/> to ε.</summary>
     public double AnnealFraction { get; init; } = 0.6;
 
@@ -291,7 +298,13 @@ public sealed class BackdoorTrainer : IDisposable
         using var scope = NewDisposeScope();
         var x = data.NextBatch(options.Batch, rng);
         var model = codec.Model;
-        var stealth = new StealthPenalty(options.Gamma, options.EpsilonAt(Step + 1));
+        double epsilon = options.EpsilonAt(Step + 1);
+        var stealth = new StealthPenalty(options.Gamma, epsilon);
+        foreach (var t in triggers)
+        {
+            t.FixedEnergy = options.FixedTriggerEnergy;
+            t.MseBudget = options.FixedTriggerEnergy ? AttackRun.EvaluationBudget(epsilon) : null;
+        }
         var terms = new List<(string, double)>();
         encoderOpt.ZeroGrad();
         foreach (var o in triggerOpts) o.ZeroGrad();

@@ -124,7 +124,8 @@ public sealed class FrequencyTrigger : Trigger
         if (!(targetMse > 0) || double.IsInfinity(targetMse)) throw new ArgumentOutOfRangeException(nameof(targetMse), targetMse, "the target MSE must be positive");
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        double mse = nn.functional.mse_loss(forward(x), x).item<float>();
+        // Against the 8-bit image the trigger starts from (it rounds x), so rounding error of non-8-bit input does not count.
+        double mse = nn.functional.mse_loss(forward(x), x.mul(255).round_().div_(255)).item<float>();
         if (mse > 0 && double.IsFinite(mse)) gain.mul_(Math.Sqrt(targetMse / mse));
         return Gain;
     }

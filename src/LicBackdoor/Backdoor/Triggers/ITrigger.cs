@@ -24,4 +24,14 @@ public interface ITrigger
 
     /// <summary>The poisoned batch; clamped to [0, 1] when <paramref name="clamp"/> is true (evaluation).</summary>
     Tensor Apply(Tensor x, bool clamp);
+
+    /// <summary>
+    /// A per-image MSE budget enforced by <see cref="forward"/> (null: none, the paper's soft stealth penalty alone):
+    /// each image's perturbation T(x) − x is scaled down to the budget when it exceeds it, or, with
+    /// <see cref="FixedEnergy"/>, scaled to exactly the budget. The scaling is differentiable, so training sees it.
+    /// </summary>
+    double? MseBudget { get; set; }
+
+    /// <summary>With <see cref="MseBudget"/>: every perturbation has exactly the budget's MSE (the trigger learns its shape only).</summary>
+    bool FixedEnergy { get; set; }
 }

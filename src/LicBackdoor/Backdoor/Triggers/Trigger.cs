@@ -40,7 +40,14 @@ public abstract class Trigger : nn.Module<Tensor, Tensor>, ITrigger
     public sealed override Tensor forward(Tensor x)
     {
         CheckInput(x);
-        return PoisonAnySize(x);
+        if (MseBudget is not double budget) return PoisonAnySize(x);
+        using var scope = NewDisposeScope();
+        var y = PoisonAnySize(x);
+        var delta = y - x;
+        var mse = delta.square().mean([1, 2, 3], keepdim: true);
+        var scale = (budget / mse.clamp_min(1e-20)).sqrt();
+        if (!FixedEnergy) scale = scale.clamp_max(1.0);
+        return (x + delta * scale).MoveToOuterDisposeScope();
     }
 
     /// <summary>
@@ -63,6 +70,22 @@ public abstract class Trigger : nn.Module<Tensor, Tensor>, ITrigger
         if (!clamp) return y;
         using (y) return y.clamp(0, 1);
     }
+
+    /// <inheritdoc/>
+    public bool FixedEnergy { get; set; }
+
+    /// <inheritdoc/>
+    public double? MseBudget
+    {
+        get => mseBudget;
+        set
+        {
+            if (value is double v && !(v > 0 && double.IsFinite(v))) throw new ArgumentOutOfRangeException(nameof(value), v, "the MSE budget must be positive and finite");
+            mseBudget = value;
+        }
+    }
+
+    private double? mseBudget;
 
     /// <summary>The centred padding that brings <paramref name="x"/> to a multiple of <see cref="BlockMultiple"/>.</summary>
     public PadSpec PadFor(Tensor x) => Padding.Compute((int)x.shape[2], (int)x.shape[3], BlockMultiple);

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using LicBackdoor.Backdoor;
+using LicBackdoor.Data;
+
+namespace LicBackdoor.Cli;
+
+/// <summary>
+/// <c>licb demo</c>, the main job: a bit-rate and a quality trigger learned into one encoder of the embedded
+/// hyperprior-mini q3, sized for a 2-core CPU, evaluated on Kodak with real bitstreams; an ordinary attack output
+/// folder (usable with <c>--run</c>) with its report.
+/// </summary>
+internal static class DemoCommand
+{
+    /// <summary>The demo's objectives: the paper's dynamic losses (Eqs. 6, 7) with weights raised for a short CPU run.</summary>
+    public static readonly string[] Objectives = ["bpp,beta=1", "psnr,beta=3"];
+
+    /// <summary>The demo's attack: CPU-budget settings (see README, "The demo's settings").</summary>
+    public static AttackOptions Options(string dataFolder1, string dataFolder2, int steps, int quality) => new()
+    {
+        Model = "bmshj2018-hyperprior", Quality = quality, Objectives = Objectives,
+        Trigger = new TriggerSpec(TriggerSpec.Frequency, WidthMultiplier: 0.25),
+        DataFolders = [Path.GetFullPath(dataFolder1), Path.GetFullPath(dataFolder2)],
+        Steps = steps, Batch = 8, Crop = 64, LearningRate = 3e-4, TriggerLearningRate = 1e-3,
+        Schedule = AttackSchedule.Joint, EpsilonStart = 10 * StealthPenalty.PaperEpsilon, CheckpointEvery = 100,
+    };
+
+    public static Command Build(Func<ParseResult, Func<int>, int> guard, Option<string?> dataOption)
+    {
+        var outDir = new Option<string>("--out") { Description = "output folder (an attack output folder: usable with --run)", DefaultValueFactory = _ => "out/demo" };
+        var steps = new Option<int>("--steps") { Description = "attack steps (the default fits the 15-minute budget on 2 cores)", DefaultValueFactory = _ => 2000 };
+        var quality = new Option<int>("--quality", "-q") { Description = "quality of the embedded hyperprior-mini to attack", DefaultValueFactory = _ => 3 };
+        var evalImages = new Option<int?>("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
+        var cmd = new Command("demo", "the main job: a bit-rate and a quality backdoor in one encoder of the embedded hyperprior-mini q3, evaluated on Kodak, with its report")
+        {
+            outDir, steps, quality, evalImages,
+        };
+        cmd.SetAction(p => guard(p, () =>
+        {
+            var data = p.GetValue(dataOption);
+            var started = DateTime.UtcNow;
+            var options = Options(DataRoot.Folder("photos", data), DataRoot.Folder(Path.Combine("camvid", "train"), data), p.GetValue(steps), p.GetValue(quality));
+            options.Validate();
+            var dir = p.GetValue(outDir)!;
+            var plan = new List<(string, AttackOptions)> { ($"{TriggerSpec.Frequency}-q{options.Quality}", options) };
+            AttackCommand.TrainAll(dir, plan, logEvery: 50);
+            AttackCommand.EvaluateAndReport(dir, [Path.Combine(dir, plan[0].Item1)], DataRoot.Folder("kodak", data), p.GetValue(evalImages));
+            Console.WriteLine($"demo finished in {(DateTime.UtcNow - started).TotalMinutes:F1} min; open {Path.Combine(dir, "report.html")}");
+            return 0;
+        }));
+        return cmd;
+    }
+}
