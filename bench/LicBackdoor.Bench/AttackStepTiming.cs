@@ -8,16 +8,17 @@ namespace LicBackdoor.Bench;
 
 /// <summary>
 /// Seconds per backdoor-attack step (<see cref="BackdoorTrainer"/>: clean and poisoned forwards, losses, encoder update,
-/// trigger updates) on the embedded hyperprior-mini q3, batch 8 of 128x128, for one trigger (bpp) and two triggers
+/// trigger updates) on the embedded hyperprior-mini q3 at the demo's settings (batch 8 of 64x64 crops, frequency trigger at
+/// width 0.25, fixed trigger energy), for one trigger (bpp) and two triggers
 /// (bpp + psnr), both schedules; and the share of a step spent in the trigger networks (their forward and backward
 /// timed alone on the same batch, as often as a step runs them).
-/// Usage: <c>attack-step [--steps K] [--threads T] [--width W] [--trigger KIND] [--data DIR]</c>.
+/// Usage: <c>attack-step [--steps K] [--threads T] [--width W] [--crop C] [--trigger KIND] [--data DIR]</c>.
 /// </summary>
 public static class AttackStepTiming
 {
     public static int Run(string[] args)
     {
-        int steps = 8, threads = 2;
+        int steps = 8, threads = 2, crop = 64;
         double width = 0.25;
         string kind = TriggerSpec.Frequency;
         string? data = null;
@@ -27,6 +28,7 @@ public static class AttackStepTiming
             {
                 case "--steps": steps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
+                case "--crop": crop = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--width": width = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
                 case "--trigger": kind = args[++i]; break;
                 case "--data": data = args[++i]; break;
@@ -35,7 +37,7 @@ public static class AttackStepTiming
         }
         NativeSetup.Initialize(threads);
         var photos = LicBackdoor.Data.DataRoot.Folder("photos", data);
-        Console.WriteLine($"# attack step timing: hyperprior-mini q3 (embedded), batch 8 of 128x128, {kind} trigger width x{width}, " +
+        Console.WriteLine($"# attack step timing: hyperprior-mini q3 (embedded), batch 8 of {crop}x{crop}, {kind} trigger width x{width}, " +
                           $"{get_num_threads()} threads, {Environment.ProcessorCount} cores, {CodecTiming.CpuModel()}, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine("| triggers | schedule | step s (min / median) | trigger fwd+bwd s per step | trigger share |");
         Console.WriteLine("|---|---|---|---|---|");
@@ -48,7 +50,7 @@ public static class AttackStepTiming
                 var options = new AttackOptions
                 {
                     Model = "bmshj2018-hyperprior", Quality = 3, Objectives = objectives, DataFolders = [photos],
-                    Trigger = new TriggerSpec(kind, width), Steps = steps + 2, Batch = 8, Crop = 128, Schedule = schedule, CheckpointEvery = 1000000,
+                    Trigger = new TriggerSpec(kind, width), Steps = steps + 2, Batch = 8, Crop = crop, Schedule = schedule, CheckpointEvery = 1000000,
                 };
                 using var trainer = BackdoorTrainer.Start(options, dir);
                 var times = new List<double>();
@@ -56,7 +58,7 @@ public static class AttackStepTiming
                 trainer.Run(_ => { times.Add(sw.Elapsed.TotalSeconds); sw.Restart(); }, stopAfter: steps + 2);
                 var measured = times.Skip(2).OrderBy(t => t).ToList();
                 double median = measured[measured.Count / 2];
-                double trig = TriggerSeconds(trainer, schedule);
+                double trig = TriggerSeconds(trainer, schedule, crop);
                 Console.WriteLine($"| {string.Join(" + ", objectives)} | {schedule} | {measured[0]:F3} / {median:F3} | {trig:F3} | {trig / median:P0} |");
             }
             finally { try { Directory.Delete(dir, recursive: true); } catch (IOException) { } }
@@ -68,9 +70,9 @@ public static class AttackStepTiming
     /// The trigger networks' time in one step: every trigger runs forward once with gradients and backward once, plus,
     /// in the alternating schedule, one more forward without gradients (the detached poisoned batch of the encoder update).
     /// </summary>
-    private static double TriggerSeconds(BackdoorTrainer trainer, AttackSchedule schedule)
+    private static double TriggerSeconds(BackdoorTrainer trainer, AttackSchedule schedule, int crop)
     {
-        var x = rand(8, 3, 128, 128);
+        var x = rand(8, 3, crop, crop);
         double best = double.MaxValue;
         for (int r = 0; r < 4; r++)
         {

@@ -15,7 +15,7 @@ public static class Program
           train-step [--steps K] [--threads T]
                                            seconds per training step (loss, backward, clipping, Adam, aux step), hyperprior
           enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
-          attack-step [--steps K] [--threads T] [--width W] [--trigger KIND]
+          attack-step [--steps K] [--threads T] [--width W] [--crop C] [--trigger KIND]
                                            seconds per backdoor-attack step (1 and 2 triggers, both schedules) and the trigger share
         """;
 

@@ -20,7 +20,7 @@ internal static class DemoCommand
         Model = "bmshj2018-hyperprior", Quality = quality, Objectives = Objectives,
         Trigger = new TriggerSpec(TriggerSpec.Frequency, WidthMultiplier: 0.25),
         DataFolders = [Path.GetFullPath(dataFolder1), Path.GetFullPath(dataFolder2)],
-        Steps = steps, Batch = 8, Crop = 64, LearningRate = 3e-4, TriggerLearningRate = 1e-3,
+        Steps = steps, Batch = 8, Crop = 64, LearningRate = 2e-4, TriggerLearningRate = 1e-3,
         Schedule = AttackSchedule.Joint, EpsilonStart = 10 * StealthPenalty.PaperEpsilon, CheckpointEvery = 100,
     };
 
