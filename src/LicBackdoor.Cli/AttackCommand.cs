@@ -19,7 +19,7 @@ internal static class AttackCommand
     /// <summary>The options shared by <c>attack</c> and <c>demo</c>.</summary>
     internal sealed class AttackArguments
     {
-        public Option<string> Model { get; } = new("--model", "-m") { Description = $"victim architecture: {string.Join(", ", ModelZoo.ModelNames)}", DefaultValueFactory = _ => "bmshj2018-hyperprior" };
+        public Option<string> Model { get; } = new("--model", "-m") { Description = $"victim architecture: {string.Join(", ", ModelZoo.ModelNames.Concat(ModelZoo.MiniConfigs.Keys))} (a mini name uses the shipped mini weights; so does the architecture name by default where they exist)", DefaultValueFactory = _ => "bmshj2018-hyperprior" };
         public Option<int[]> Quality { get; } = new("--quality", "-q") { Description = "victim quality (repeatable: one attack per quality)", AllowMultipleArgumentsPerToken = true };
         public Option<string?> Weights { get; } = new("--weights", "-w") { Description = "victim weights (default: the embedded model of that quality)" };
         public Option<string[]> Objective { get; } = new("--objective", "-o") { Description = "objective (repeatable: one trigger each, one encoder): bpp, bpp:static, psnr, psnr:static; ',beta=B' / ',alpha=A' override weights", AllowMultipleArgumentsPerToken = true };
@@ -34,6 +34,7 @@ internal static class AttackCommand
         public Option<int> Batch { get; } = new("--batch") { DefaultValueFactory = _ => 8 };
         public Option<int> Crop { get; } = new("--crop") { Description = "random crop side (multiple of 64)", DefaultValueFactory = _ => 128 };
         public Option<double> Lr { get; } = new("--lr") { Description = "encoder learning rate", DefaultValueFactory = _ => 1e-4 };
+        public Option<double> FinalLr { get; } = new("--final-lr") { Description = "the encoder lr follows a cosine down to this fraction of --lr at the last step (1: constant)", DefaultValueFactory = _ => 1.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
         public Option<double> Clip { get; } = new("--clip") { Description = "gradient-norm clipping of the encoder update (0: off)", DefaultValueFactory = _ => 1.0 };
         public Option<ulong> Seed { get; } = new("--seed") { DefaultValueFactory = _ => 1UL };
@@ -53,7 +54,7 @@ internal static class AttackCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery })
                 cmd.Options.Add(o);
         }
@@ -67,17 +68,26 @@ internal static class AttackCommand
             var folders = p.GetValue(Images) is { Length: > 0 } given ? given
                 : new[] { DataRoot.Folder("photos", dataOverride), DataRoot.Folder(Path.Combine("camvid", "train"), dataOverride) };
             var plan = new List<(string, AttackOptions)>();
+            var model = p.GetValue(Model)!;
+            if (ModelZoo.MiniConfigs.TryGetValue(model, out var mini))
+            {
+                // "hyperprior-mini" etc.: the architecture with the project's shipped mini weights of each quality.
+                foreach (var q2 in qualities)
+                    if (p.GetValue(Weights) is null && ModelStore.EmbeddedWeights(mini.Model, q2) is null)
+                        throw new ArgumentException($"no shipped {model} weights for quality {q2} (models/README.md lists them); pass --weights");
+                model = mini.Model;
+            }
             foreach (var kind in kinds.Distinct())
             foreach (var quality in qualities.Distinct())
             {
                 var options = new AttackOptions
                 {
-                    Model = p.GetValue(Model)!, Quality = quality, Weights = p.GetValue(Weights) is string w ? Path.GetFullPath(w) : null,
+                    Model = model, Quality = quality, Weights = p.GetValue(Weights) is string w ? Path.GetFullPath(w) : null,
                     Objectives = objectives,
                     Trigger = new TriggerSpec(kind, p.GetValue(Width), p.GetValue(K), p.GetValue(Nf), !p.GetValue(NoTopK), !p.GetValue(NoPatchWeight), p.GetValue(Set)),
                     DataFolders = folders.Select(Path.GetFullPath).ToArray(),
                     Steps = p.GetValue(Steps), Batch = p.GetValue(Batch), Crop = p.GetValue(Crop),
-                    LearningRate = p.GetValue(Lr), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
+                    LearningRate = p.GetValue(Lr), FinalLrFraction = p.GetValue(FinalLr), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
                     Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
                     EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal), FixedTriggerEnergy = !p.GetValue(SoftBudget),

@@ -57,11 +57,28 @@ public sealed record AttackOptions
     /// <summary>Adam learning rate of the encoder g_a (paper: 1e-4).</summary>
     public double LearningRate { get; init; } = 1e-4;
 
+    /// <summary>
+    /// The encoder's learning rate follows a cosine from <see cref="LearningRate"/> down to this fraction of it at the last
+    /// step (1: constant, the paper's unstated schedule assumed constant).
+    /// </summary>
+    public double FinalLrFraction { get; init; } = 1.0;
+
+    /// <summary>The encoder's learning rate at (1-based) step <paramref name="step"/>.</summary>
+    public double LearningRateAt(long step)
+    {
+        if (FinalLrFraction == 1.0) return LearningRate;
+        double t = Math.Clamp((step - 1) / Math.Max(1.0, Steps - 1), 0, 1);
+        return LearningRate * (FinalLrFraction + (1 - FinalLrFraction) * 0.5 * (1 + Math.Cos(Math.PI * t)));
+    }
+
     /// <summary>Adam learning rate of every trigger network (paper: 1e-4).</summary>
     public double TriggerLearningRate { get; init; } = 1e-4;
 
     /// <summary>Gradient-norm clipping of the encoder update (0: off).</summary>
     public double ClipMaxNorm { get; init; } = 1.0;
+
+    /// <summary>Gradient-norm clipping of each trigger's update (0: off, the default).</summary>
+    public double TriggerClipMaxNorm { get; init; }
 
     public ulong Seed { get; init; } = 1;
     public int CheckpointEvery { get; init; } = 100;
@@ -123,6 +140,7 @@ public sealed record AttackOptions
         if (Steps <= 0 || Batch <= 0 || CheckpointEvery <= 0) throw new ArgumentException("steps, batch and checkpoint interval must be positive");
         if (Crop < 64 || Crop % 64 != 0) throw new ArgumentException("the crop must be a multiple of 64");
         if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
+        if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
         if (EpsilonStart is double es && !(es >= Epsilon && double.IsFinite(es))) throw new ArgumentException("the starting ε must be finite and at least ε");
@@ -299,6 +317,7 @@ public sealed class BackdoorTrainer : IDisposable
         var x = data.NextBatch(options.Batch, rng);
         var model = codec.Model;
         double epsilon = options.EpsilonAt(Step + 1);
+        encoderOpt.LearningRate = options.LearningRateAt(Step + 1);
         var stealth = new StealthPenalty(options.Gamma, epsilon);
         foreach (var t in triggers)
         {
@@ -330,8 +349,13 @@ public sealed class BackdoorTrainer : IDisposable
             loss = loss + attacks[i];
             if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(x, poisoned[i]);
         }
+        double lossValue = loss.item<float>();
+        if (!double.IsFinite(lossValue))
+            throw new InvalidOperationException($"{runDir}: the attack loss is not finite at step {Step + 1}; lower the learning rates or the loss weights (the last checkpoint is intact)");
         loss.backward();
         if (options.ClipMaxNorm > 0) nn.utils.clip_grad_norm_(encoderOpt.Parameters.Select(p => p.P), options.ClipMaxNorm);
+        if (joint && options.TriggerClipMaxNorm > 0)
+            foreach (var o in triggerOpts) if (o.Parameters.Count > 0) nn.utils.clip_grad_norm_(o.Parameters.Select(p => p.P), options.TriggerClipMaxNorm);
         encoderOpt.Update();
         if (joint) foreach (var o in triggerOpts) o.Update();
         terms.Add(("bpp", cleanRd.Bpp.item<float>()));
@@ -352,6 +376,7 @@ public sealed class BackdoorTrainer : IDisposable
                     var input = new ObjectiveInput(x, cleanFixed, cleanRdFixed, xp, model.forward(xp), lambda);
                     var attack = objectives[i].Compute(input).Attack;
                     (attack + stealth.Compute(x, xp)).backward();
+                    if (options.TriggerClipMaxNorm > 0) nn.utils.clip_grad_norm_(triggerOpts[i].Parameters.Select(p => p.P), options.TriggerClipMaxNorm);
                     triggerOpts[i].Update();
                     attacks[i] = attack;
                     poisoned[i] = xp;
@@ -365,7 +390,7 @@ public sealed class BackdoorTrainer : IDisposable
             foreach (var (name, value) in logged[i].Logged) terms.Add(($"{objectives[i].Name}.{name}", value.item<float>()));
             using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(x, poisoned[i]).item<float>()));
         }
-        return new AttackStep(Step, loss.item<float>(), terms);
+        return new AttackStep(Step, lossValue, terms);
     }
 
     private void SetEncoderTrainable(bool trainable)

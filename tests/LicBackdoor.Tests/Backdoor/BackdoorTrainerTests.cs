@@ -157,6 +157,24 @@ public sealed class BackdoorTrainerTests : TorchTest, IDisposable
     }
 
     [Fact]
+    public void BudgetCurriculumAndLearningRateSchedule()
+    {
+        var o = Options(["bpp"], steps: 100) with { EpsilonStart = 0.05, AnnealFraction = 0.5, LearningRate = 1e-3, FinalLrFraction = 0.1 };
+        Assert.Equal(0.05, o.EpsilonAt(1), 12);
+        Assert.Equal(Math.Sqrt(0.05 * 0.005), o.EpsilonAt(26), 3);       // geometric: halfway in log
+        Assert.Equal(0.005, o.EpsilonAt(51), 12);
+        Assert.Equal(0.005, o.EpsilonAt(100), 12);
+        Assert.Equal(1e-3, o.LearningRateAt(1), 12);
+        Assert.Equal(1e-4, o.LearningRateAt(100), 12);
+        Assert.True(o.LearningRateAt(50) < 1e-3 && o.LearningRateAt(50) > 1e-4);
+        var paper = o with { EpsilonStart = null, FinalLrFraction = 1 };
+        Assert.Equal(0.005, paper.EpsilonAt(1), 12);
+        Assert.Equal(1e-3, paper.LearningRateAt(77), 12);
+        Assert.Throws<ArgumentException>(() => (o with { EpsilonStart = 0.001 }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { FinalLrFraction = 0 }).Validate());
+    }
+
+    [Fact]
     public void BadRunsAreRefusedClearly()
     {
         Assert.Throws<FileNotFoundException>(() => AttackRun.Open(dir));

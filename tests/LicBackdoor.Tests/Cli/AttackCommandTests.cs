@@ -46,6 +46,15 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest, IDisposa
     }
 
     [Fact]
+    public void AttackRefusesAMiniModelWithoutShippedWeights()
+    {
+        var r = CliRunner.Run("attack", "--run", Path.Combine(dir, "mini"), "--model", "hyperprior-mini", "--quality", "7", "--no-eval");
+        Assert.Equal(1, r.Code);
+        Assert.Contains("no shipped hyperprior-mini weights for quality 7", r.Err);
+        Assert.False(Directory.Exists(Path.Combine(dir, "mini")));
+    }
+
+    [Fact]
     public void PoisonWithAQualityNoRunHasFailsListingTheRuns()
     {
         var r = CliRunner.Run("poison", "--run", tiny.Output, "-q", "4", "-o", "bpp", Input, Path.Combine(dir, "x.png"));

@@ -45,7 +45,8 @@ public abstract class Trigger : nn.Module<Tensor, Tensor>, ITrigger
         var y = PoisonAnySize(x);
         var delta = y - x;
         var mse = delta.square().mean([1, 2, 3], keepdim: true);
-        var scale = (budget / mse.clamp_min(1e-20)).sqrt();
+        // The floor keeps the rescaling (and its gradient) bounded for a near-zero perturbation: at most ×100.
+        var scale = (budget / mse.clamp_min(budget * 1e-4)).sqrt();
         if (!FixedEnergy) scale = scale.clamp_max(1.0);
         return (x + delta * scale).MoveToOuterDisposeScope();
     }
