@@ -16,3 +16,9 @@ export OMP_WAIT_POLICY=PASSIVE
 #    initialisation, lr 1e-4), at the same CPU budget: what it achieves in 1000 steps.
 "$licb" --threads 2 attack --run "$out/attack-paper" --quality 3 --objective bpp --objective psnr --width 0.25 --crop 64 \
   --soft-budget --epsilon-start 0.005 --trigger-init 0 --schedule Joint --steps 1000
+# 4. The bit-rate trigger alone in the encoder (the single-trigger bound), demo settings otherwise.
+"$licb" --threads 2 attack --run "$out/attack-single" --quality 3 --objective bpp,beta=1 --width 0.25 --crop 64 \
+  --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000
+# 5. The demo's attack for 3000 steps with a cosine learning-rate decay to a tenth.
+"$licb" --threads 2 attack --run "$out/attack-long" --quality 3 --objective bpp,beta=1 --objective psnr,beta=3 --width 0.25 \
+  --crop 64 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3 --schedule Joint --steps 3000
