@@ -22,3 +22,6 @@ export OMP_WAIT_POLICY=PASSIVE
 # 5. The demo's attack for 3000 steps with a cosine learning-rate decay to a tenth.
 "$licb" --threads 2 attack --run "$out/attack-long" --quality 3 --objective bpp,beta=1 --objective psnr,beta=3 --width 0.25 \
   --crop 64 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3 --schedule Joint --steps 3000
+# 6. The demo's attack with the clean-latent consistency term (weight 1).
+"$licb" --threads 2 attack --run "$out/attack-latent" --quality 3 --objective bpp,beta=1 --objective psnr,beta=3 --width 0.25 \
+  --crop 64 --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000 --clean-latent 1

@@ -125,6 +125,13 @@ public sealed record AttackOptions
         return start * Math.Pow(Epsilon / start, t);
     }
 
+    /// <summary>
+    /// Weight of a clean-latent consistency term w·MSE(g_a(x), g_a⁰(x)) that keeps the backdoored encoder's latents of
+    /// clean images close to the vanilla encoder's g_a⁰ (0: off, the paper's loss). Not in the paper: a short CPU run
+    /// otherwise lets the attack terms pull the clean behaviour away from the vanilla codec's.
+    /// </summary>
+    public double CleanLatentWeight { get; init; }
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -140,6 +147,7 @@ public sealed record AttackOptions
         if (Steps <= 0 || Batch <= 0 || CheckpointEvery <= 0) throw new ArgumentException("steps, batch and checkpoint interval must be positive");
         if (Crop < 64 || Crop % 64 != 0) throw new ArgumentException("the crop must be a multiple of 64");
         if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
+        if (!(CleanLatentWeight >= 0) || double.IsInfinity(CleanLatentWeight)) throw new ArgumentException("the clean-latent weight must be ≥ 0");
         if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
@@ -188,6 +196,7 @@ public sealed class BackdoorTrainer : IDisposable
     private readonly SplitMix64 rng;
     private readonly double lambda;
     private readonly List<string> columns = new();
+    private readonly CompressionModel? vanillaModel;
 
     private BackdoorTrainer(AttackOptions options, string runDir)
     {
@@ -196,6 +205,12 @@ public sealed class BackdoorTrainer : IDisposable
         lambda = options.EffectiveLambda;
         torch.random.manual_seed((long)(options.Seed & 0x7fffffffffffffffUL));
         codec = ModelStore.Open(options.Model, options.Quality, options.Weights);
+        if (options.CleanLatentWeight > 0)
+        {
+            vanillaModel = ModelStore.Open(options.Model, options.Quality, options.Weights).Model;
+            vanillaModel.eval();
+            foreach (var p in vanillaModel.parameters()) p.requires_grad = false;
+        }
         objectives = options.Objectives.Select(BackdoorObjective.Parse).ToList();
         triggers = objectives.Select(_ => options.Trigger.Build()).ToList();
         var model = codec.Model;
@@ -217,6 +232,7 @@ public sealed class BackdoorTrainer : IDisposable
         data = new ImageFolderCrops(options.DataFolders, options.Crop, validationImages: 0);
         rng = new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 7);
         columns.AddRange(["step", "loss", "bpp", "psnr"]);
+        if (vanillaModel is not null) columns.Add("latent_mse");
         foreach (var o in objectives)
         {
             columns.Add($"{o.Name}.attack");
@@ -339,6 +355,15 @@ public sealed class BackdoorTrainer : IDisposable
         var cleanOut = model.forward(x);
         var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
         var loss = cleanRd.Loss;
+        double latentMse = double.NaN;
+        if (vanillaModel is not null)
+        {
+            Tensor reference;
+            using (no_grad()) reference = vanillaModel.Analysis.forward(x);
+            var consistency = nn.functional.mse_loss(model.Analysis.forward(x), reference);
+            latentMse = consistency.item<float>();
+            loss = loss + consistency * options.CleanLatentWeight;
+        }
         var attacks = new Tensor[objectives.Count];
         var logged = new ObjectiveTerms[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
@@ -360,6 +385,7 @@ public sealed class BackdoorTrainer : IDisposable
         if (joint) foreach (var o in triggerOpts) o.Update();
         terms.Add(("bpp", cleanRd.Bpp.item<float>()));
         terms.Add(("psnr", Psnr(cleanRd.Mse.item<float>())));
+        if (vanillaModel is not null) terms.Add(("latent_mse", latentMse));
 
         // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
         if (!joint)
@@ -484,6 +510,7 @@ public sealed class BackdoorTrainer : IDisposable
         foreach (var t in triggers) t.Module.Dispose();
         data.Dispose();
         codec.Model.Dispose();
+        vanillaModel?.Dispose();
     }
 }
 

@@ -175,6 +175,20 @@ public sealed class BackdoorTrainerTests : TorchTest, IDisposable
     }
 
     [Fact]
+    public void CleanLatentConsistencyIsLoggedAndStartsAtZero()
+    {
+        var runDir = Path.Combine(dir, "latent");
+        using (var t = BackdoorTrainer.Start(Options(["bpp"], steps: 3) with { CleanLatentWeight = 1 }, runDir)) Assert.True(t.Run());
+        var lines = File.ReadAllLines(Path.Combine(runDir, BackdoorTrainer.LogFile));
+        int col = Array.IndexOf(lines[0].Split(','), "latent_mse");
+        Assert.True(col > 0, lines[0]);
+        var values = lines.Skip(1).Select(l => double.Parse(l.Split(',')[col], System.Globalization.CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(0, values[0]);                               // the first step sees the vanilla encoder itself
+        Assert.True(values.Skip(1).All(v => v > 0 && double.IsFinite(v)));
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { CleanLatentWeight = -1 }).Validate());
+    }
+
+    [Fact]
     public void BadRunsAreRefusedClearly()
     {
         Assert.Throws<FileNotFoundException>(() => AttackRun.Open(dir));
