@@ -25,3 +25,6 @@ export OMP_WAIT_POLICY=PASSIVE
 # 6. The demo's attack with the clean-latent consistency term (weight 1).
 "$licb" --threads 2 attack --run "$out/attack-latent" --quality 3 --objective bpp,beta=1 --objective psnr,beta=3 --width 0.25 \
   --crop 64 --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000 --clean-latent 1
+# 7. The bit-rate trigger alone with a raised weight (β = 3) held back by the clean-latent term (weight 3).
+"$licb" --threads 2 attack --run "$out/attack-bpp3" --quality 3 --objective bpp,beta=3 --width 0.25 --crop 64 \
+  --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000 --clean-latent 3
