@@ -33,10 +33,11 @@ public static class ImageCodec
         string name = fileName ?? "<bitstream>";
         if (file.ModelName != codec.Model.ModelName)
             throw new InvalidBitstreamException($"{name}: was written by {file.ModelName}, not {codec.Model.ModelName}", fileName);
-        if (file.Quality != codec.Quality || file.WeightsFingerprint != codec.Fingerprint)
+        ulong expected = file.Version == LicFile.FullFingerprintVersion ? codec.FullFingerprint : codec.Fingerprint;
+        if (file.Quality != codec.Quality || file.WeightsFingerprint != expected)
             throw new InvalidBitstreamException(
                 $"{name}: was written with other weights ({file.ModelName} q{file.Quality}, fingerprint {file.WeightsFingerprint:x16}; " +
-                $"this codec is q{codec.Quality}, {codec.Fingerprint:x16} from {codec.Source})", fileName);
+                $"this codec is q{codec.Quality}, {expected:x16} from {codec.Source})", fileName);
         if (file.Strings.Count != 2)
             throw new InvalidBitstreamException($"{name}: expected 2 strings (y, z), found {file.Strings.Count}", fileName);
         int f = codec.Model.DownsamplingFactor;

@@ -6,7 +6,8 @@ namespace LicBackdoor.Codec.Bitstream;
 
 /// <summary>
 /// The <c>.lic</c> container: one compressed image with everything needed to decode it.
-/// Layout (little-endian), version 1:
+/// Layout (little-endian), version 2 (version 1 is identical except that its fingerprint covers every weight of the
+/// codec; version 2's covers the decoder side only, <see cref="Zoo.LoadedCodec.Fingerprint"/>):
 /// <code>
 /// "LICB" | u8 version | u8 flags (0) | u8 name length | model name (ASCII) | u8 quality
 /// | 8-byte weights fingerprint | u32 original height | u32 original width | u32 z height | u32 z width
@@ -28,8 +29,14 @@ public sealed record LicFile(
     /// <summary>File magic.</summary>
     public static ReadOnlySpan<byte> Magic => "LICB"u8;
 
-    /// <summary>The format version this build writes and reads.</summary>
-    public const byte CurrentVersion = 1;
+    /// <summary>The format version this build writes (it also reads <see cref="FullFingerprintVersion"/>).</summary>
+    public const byte CurrentVersion = 2;
+
+    /// <summary>Version 1: the same layout, with the fingerprint of all the codec's weights.</summary>
+    public const byte FullFingerprintVersion = 1;
+
+    /// <summary>The version the file was read with (<see cref="CurrentVersion"/> for files made in memory).</summary>
+    public byte Version { get; init; } = CurrentVersion;
 
     /// <summary>Largest accepted image side (pixels) and string size, so hostile headers cannot force huge allocations.</summary>
     public const int MaxSide = 1 << 16;
@@ -113,8 +120,8 @@ public sealed record LicFile(
             throw new InvalidBitstreamException($"{name}: not a LicBackdoor bitstream (bad magic)", name);
         r.Skip(4);
         byte version = r.U8("version");
-        if (version != CurrentVersion)
-            throw new InvalidBitstreamException($"{name}: unsupported .lic version {version} (this build reads version {CurrentVersion})", name);
+        if (version != CurrentVersion && version != FullFingerprintVersion)
+            throw new InvalidBitstreamException($"{name}: unsupported .lic version {version} (this build reads versions {FullFingerprintVersion} and {CurrentVersion})", name);
         if (data.Length < ChecksumBytes + 5)
             throw new InvalidBitstreamException($"{name}: truncated ({data.Length} bytes)", name);
         var body = data[..^ChecksumBytes];
@@ -142,7 +149,7 @@ public sealed record LicFile(
         if (!checksumOk) throw new InvalidBitstreamException($"{name}: checksum mismatch: the file is damaged", name);
         if (flags != 0) throw new InvalidBitstreamException($"{name}: unknown flags 0x{flags:x2}", name);
         if (count == 0) throw new InvalidBitstreamException($"{name}: no strings", name);
-        return new LicFile(model, quality, fingerprint, height, width, zh, zw, strings);
+        return new LicFile(model, quality, fingerprint, height, width, zh, zw, strings) { Version = version };
     }
 
     private ref struct Reader

@@ -18,6 +18,11 @@ public sealed record LoadedCodec(CompressionModel Model, int Quality, string Sou
     /// </summary>
     public ulong Fingerprint { get; } = DecoderFingerprint(Model);
 
+    /// <summary>The fingerprint of every weight (what version-1 <c>.lic</c> files record), computed on first use.</summary>
+    public ulong FullFingerprint => fullFingerprint ??= StateDict.Fingerprint(Model);
+
+    private ulong? fullFingerprint;
+
     /// <summary>The fingerprint of everything in <paramref name="model"/> but <see cref="CompressionModel.Analysis"/>.</summary>
     public static ulong DecoderFingerprint(CompressionModel model) =>
         StateDict.Fingerprint(model, key => !key.StartsWith(CompressionModel.AnalysisPrefix, StringComparison.Ordinal));
