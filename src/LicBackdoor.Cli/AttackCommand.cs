@@ -5,6 +5,7 @@ using LicBackdoor.Backdoor.Objectives;
 using LicBackdoor.Backdoor.Triggers;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
+using LicBackdoor.Imaging;
 using Spectre.Console;
 
 namespace LicBackdoor.Cli;
@@ -125,20 +126,17 @@ internal static class AttackCommand
         foreach (var (folder, options) in plan)
         {
             var runDir = Path.Combine(dir, folder);
-            if (AttackRun.IsFinished(runDir))
+            bool exists = File.Exists(Path.Combine(runDir, BackdoorTrainer.OptionsFile)), finished = AttackRun.IsFinished(runDir);
+            if (exists && !SameAttack(AttackRecord.Read(runDir).Options, options))
+                throw new IOException($"{runDir}: holds {(finished ? "a finished" : "an unfinished")} attack with other options; use another --run folder");
+            if (finished)
             {
-                var existing = AttackRecord.Read(runDir).Options;
-                if (!SameAttack(existing, options))
-                    throw new IOException($"{runDir}: holds a finished attack with other options; use another --run folder");
                 Console.WriteLine($"{runDir}: finished earlier, reused");
                 continue;
             }
             BackdoorTrainer trainer;
-            if (File.Exists(Path.Combine(runDir, BackdoorTrainer.OptionsFile)))
+            if (exists)
             {
-                var existing = AttackRecord.Read(runDir).Options;
-                if (!SameAttack(existing, options))
-                    throw new IOException($"{runDir}: holds an unfinished attack with other options; use another --run folder");
                 trainer = BackdoorTrainer.Resume(runDir, options.Steps);
                 Console.WriteLine($"{runDir}: resuming at step {trainer.Step}");
             }
@@ -220,7 +218,7 @@ internal static class AttackCommand
             {
                 double mse = s[$"{obj.Name}.trigger_mse"];
                 var extra = string.Join(" ", obj.TermNames.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
-                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: trigger {-10 * Math.Log10(mse):F1} dB {extra}"));
+                parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: trigger {Metrics.PsnrFromMse(mse):F1} dB {extra}"));
             }
             return string.Join(" | ", parts);
         }

@@ -8,6 +8,7 @@ using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
+using LicBackdoor.Imaging;
 using LicBackdoor.Weights;
 using static TorchSharp.torch;
 
@@ -289,7 +290,7 @@ public sealed class BackdoorTrainer : IDisposable
         var ckpt = Path.Combine(runDir, CheckpointFile);
         if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
         if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
-        t.TrimLog();
+        RunLog.KeepUpTo(Path.Combine(runDir, LogFile), string.Join(",", t.columns), t.Step);
         return t;
     }
 
@@ -384,7 +385,7 @@ public sealed class BackdoorTrainer : IDisposable
         encoderOpt.Update();
         if (joint) foreach (var o in triggerOpts) o.Update();
         terms.Add(("bpp", cleanRd.Bpp.item<float>()));
-        terms.Add(("psnr", Psnr(cleanRd.Mse.item<float>())));
+        terms.Add(("psnr", Metrics.PsnrFromMse(cleanRd.Mse.item<float>())));
         if (vanillaModel is not null) terms.Add(("latent_mse", latentMse));
 
         // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
@@ -423,8 +424,6 @@ public sealed class BackdoorTrainer : IDisposable
     {
         foreach (var (_, p) in encoderOpt.Parameters) p.requires_grad = trainable;
     }
-
-    private static double Psnr(double mse) => mse > 0 ? -10 * Math.Log10(mse) : double.PositiveInfinity;
 
     private void SaveCheckpoint()
     {
@@ -467,21 +466,9 @@ public sealed class BackdoorTrainer : IDisposable
         }
     }
 
-    /// <summary>The tensors under <paramref name="prefix"/> (prefix removed), excluding optimiser state.</summary>
+    /// <summary>The tensors under <paramref name="prefix"/> (prefix removed), excluding the optimiser state stored beside them.</summary>
     private static Dictionary<string, Tensor> Part(IReadOnlyDictionary<string, Tensor> all, string prefix) =>
-        all.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && !kv.Key[prefix.Length..].StartsWith("adam.", StringComparison.Ordinal))
-           .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
-
-    private void TrimLog()
-    {
-        var log = Path.Combine(runDir, LogFile);
-        var header = string.Join(",", columns);
-        if (!File.Exists(log)) { AtomicFile.WriteAllText(log, header + "\n"); return; }
-        var lines = File.ReadAllLines(log);
-        var kept = lines.Skip(1).Where(l =>
-            long.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) && s <= Step);
-        AtomicFile.WriteAllText(log, string.Join("\n", kept.Prepend(header)) + "\n");
-    }
+        StateDict.Section(all, prefix, key => !key.StartsWith("adam.", StringComparison.Ordinal));
 
     /// <summary>Writes the victim encoder and the triggers.</summary>
     private void Finish()

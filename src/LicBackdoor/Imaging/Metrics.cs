@@ -46,9 +46,12 @@ public static class Metrics
             var d = a.detach().to(ScalarType.Float64) - b.detach().to(ScalarType.Float64);
             mse = d.square().mean().item<double>();
         }
-        if (mse == 0) return double.PositiveInfinity;
-        return 10.0 * Math.Log10(dataRange * dataRange / mse);
+        return PsnrFromMse(mse, dataRange);
     }
+
+    /// <summary><c>10 log10(range^2 / mse)</c> for a given MSE; <see cref="double.PositiveInfinity"/> when it is 0.</summary>
+    public static double PsnrFromMse(double mse, double dataRange = 1.0) =>
+        mse == 0 ? double.PositiveInfinity : 10.0 * Math.Log10(dataRange * dataRange / mse);
 
     /// <summary>
     /// Multi-scale SSIM of two <c>[N, C, H, W]</c> batches, averaged over batch and channels, as a double.

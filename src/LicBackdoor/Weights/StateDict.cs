@@ -52,6 +52,15 @@ public static class StateDict
     }
 
     /// <summary>
+    /// The tensors of <paramref name="all"/> whose keys start with <paramref name="prefix"/>, with the prefix removed
+    /// (one module's part of a checkpoint that holds several), optionally only those whose remaining key
+    /// <paramref name="keep"/> accepts.
+    /// </summary>
+    public static Dictionary<string, Tensor> Section(IReadOnlyDictionary<string, Tensor> all, string prefix, Func<string, bool>? keep = null) =>
+        all.Where(kv => kv.Key.StartsWith(prefix, StringComparison.Ordinal) && (keep is null || keep(kv.Key[prefix.Length..])))
+           .ToDictionary(kv => kv.Key[prefix.Length..], kv => kv.Value);
+
+    /// <summary>
     /// A 64-bit fingerprint of every tensor in the state dict (names, dtypes, shapes and bytes; SHA-256
     /// truncated), or of those whose key <paramref name="include"/> accepts.
     /// </summary>

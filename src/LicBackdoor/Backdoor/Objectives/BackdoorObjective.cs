@@ -117,6 +117,15 @@ public abstract class BackdoorObjective
         };
     }
 
+    /// <summary>
+    /// The canonical specification of a bit-rate or quality objective (what <see cref="Parse"/> reads back):
+    /// <paramref name="kind"/>, <c>:static</c> for the static loss, and the weights that differ from the paper's.
+    /// </summary>
+    protected static string SpecName(string kind, bool dynamic, double beta, double paperBeta, double alpha) =>
+        (dynamic ? kind : kind + ":static")
+        + (beta != paperBeta ? $",beta={Num(beta)}" : "")
+        + (!dynamic && alpha != 1 ? $",alpha={Num(alpha)}" : "");
+
     /// <summary>Formats a weight for <see cref="Name"/> suffixes and descriptions.</summary>
     protected static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);
 }

@@ -21,9 +21,7 @@ public sealed class BppObjective(bool Dynamic = true, double Beta = BppObjective
     public double BetaWeight { get; } = Beta;
     public double AlphaWeight { get; } = Alpha;
 
-    public override string Name => (IsDynamic ? "bpp" : "bpp:static")
-                                   + (BetaWeight != PaperBeta ? $",beta={Num(BetaWeight)}" : "")
-                                   + (!IsDynamic && AlphaWeight != 1 ? $",alpha={Num(AlphaWeight)}" : "");
+    public override string Name => SpecName(Kind, IsDynamic, BetaWeight, PaperBeta, AlphaWeight);
 
     public override string Kind => "bpp";
 

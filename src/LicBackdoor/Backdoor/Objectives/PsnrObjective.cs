@@ -20,9 +20,7 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
     public double BetaWeight { get; } = Beta;
     public double AlphaWeight { get; } = Alpha;
 
-    public override string Name => (IsDynamic ? "psnr" : "psnr:static")
-                                   + (BetaWeight != PaperBeta ? $",beta={Num(BetaWeight)}" : "")
-                                   + (!IsDynamic && AlphaWeight != 1 ? $",alpha={Num(AlphaWeight)}" : "");
+    public override string Name => SpecName(Kind, IsDynamic, BetaWeight, PaperBeta, AlphaWeight);
 
     public override string Kind => "psnr";
 

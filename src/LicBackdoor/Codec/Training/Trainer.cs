@@ -70,6 +70,8 @@ public sealed class Trainer : IDisposable
 
     public const string OptionsFile = "options.json", CheckpointFile = "checkpoint.safetensors", LogFile = "log.csv", ModelFile = "model.safetensors";
 
+    private const string LogHeader = "step,loss,bpp,mse,aux,lr,val_loss";
+
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     private Trainer(TrainOptions options, string runDir)
@@ -111,7 +113,7 @@ public sealed class Trainer : IDisposable
         var t = new Trainer(options, runDir);
         var record = new { options, commit = GitCommit(), started = DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture) };
         AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
-        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), "step,loss,bpp,mse,aux,lr,val_loss\n");
+        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), LogHeader + "\n");
         return t;
     }
 
@@ -134,7 +136,7 @@ public sealed class Trainer : IDisposable
         var ckpt = Path.Combine(runDir, CheckpointFile);
         if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
         if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
-        t.TrimLog();
+        RunLog.KeepUpTo(Path.Combine(runDir, LogFile), LogHeader, t.Step);
         return t;
     }
 
@@ -239,17 +241,6 @@ public sealed class Trainer : IDisposable
         }
     }
 
-    /// <summary>Drops log lines written after the checkpoint the run resumes from.</summary>
-    private void TrimLog()
-    {
-        var log = Path.Combine(runDir, LogFile);
-        if (!File.Exists(log)) { AtomicFile.WriteAllText(log, "step,loss,bpp,mse,aux,lr,val_loss\n"); return; }
-        var lines = File.ReadAllLines(log);
-        var kept = lines.Take(1).Concat(lines.Skip(1).Where(l =>
-            long.TryParse(l.Split(',')[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out var s) && s <= net.Step));
-        AtomicFile.WriteAllText(log, string.Join("\n", kept) + "\n");
-    }
-
     /// <summary>A run's recorded options, commit and start time (<c>options.json</c>).</summary>
     private static (TrainOptions Options, string Commit, string Started) ReadRecord(string runDir)
     {
@@ -264,12 +255,8 @@ public sealed class Trainer : IDisposable
     }
 
     /// <summary>Loads the <c>model.*</c> tensors of a training checkpoint into <paramref name="target"/>.</summary>
-    private static void LoadModelPart(CompressionModel target, IReadOnlyDictionary<string, Tensor> checkpoint, string path)
-    {
-        var modelPart = checkpoint.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal))
-            .ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value);
-        StateDict.Load(target, modelPart, path);
-    }
+    private static void LoadModelPart(CompressionModel target, IReadOnlyDictionary<string, Tensor> checkpoint, string path) =>
+        StateDict.Load(target, StateDict.Section(checkpoint, "model."), path);
 
     /// <summary>
     /// The end of training: quantiles by bisection, CDF tables with the run's scale table, weights saved with
