@@ -31,6 +31,9 @@ public static class Safetensors
         long offset = 0;
         foreach (var name in names)
         {
+            // The scope keeps every temporary reachable until its bytes and shape are read: an unreachable TorchSharp
+            // tensor can be finalised on the finalizer thread in the middle of a native call that reads it.
+            using var scope = NewDisposeScope();
             var t = tensors[name].detach().cpu().contiguous();
             var dtype = Dtypes.First(kv => kv.Value.Type == t.dtype).Key;
             var bytes = t.bytes.ToArray();

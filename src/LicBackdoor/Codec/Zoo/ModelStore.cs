@@ -108,10 +108,10 @@ public static class ModelStore
     {
         long Dim0(string key) => sd.TryGetValue(key, out var t) && t.dim() >= 1 ? t.shape[0]
             : throw new CheckpointFormatException($"{fileName}: '{key}' is missing, cannot infer the {modelName} size", fileName);
-        CompressionModel model = modelName switch
+        var model = modelName switch
         {
-            ScaleHyperprior.Name => new ScaleHyperprior((int)Dim0("g_a.0.weight"), (int)Dim0("g_a.6.weight")),
-            Cheng2020Anchor.Name => new Cheng2020Anchor((int)Dim0("g_a.0.conv1.weight")),
+            ScaleHyperprior.Name => ModelZoo.Build(modelName, (int)Dim0("g_a.0.weight"), (int)Dim0("g_a.6.weight")),
+            Cheng2020Anchor.Name => ModelZoo.Build(modelName, (int)Dim0("g_a.0.conv1.weight"), 0),
             _ => throw new ArgumentException($"unknown model '{modelName}'"),
         };
         StateDict.Load(model, sd, fileName);

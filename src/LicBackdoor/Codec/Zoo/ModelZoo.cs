@@ -1,4 +1,5 @@
 using LicBackdoor.Codec.Models;
+using LicBackdoor.Runtime;
 
 namespace LicBackdoor.Codec.Zoo;
 
@@ -91,12 +92,12 @@ public static class ModelZoo
     }
 
     /// <summary>Builds an architecture with the given channel counts (M is ignored for cheng2020-anchor).</summary>
-    public static CompressionModel Build(string model, int n, int m) => model switch
+    public static CompressionModel Build(string model, int n, int m) => TorchScope.Build<CompressionModel>(() => model switch
     {
         ScaleHyperprior.Name => new ScaleHyperprior(n, m),
         Cheng2020Anchor.Name => new Cheng2020Anchor(n),
         _ => throw new ArgumentException($"unknown model '{model}' (known: {string.Join(", ", ModelNames)})"),
-    };
+    });
 
     /// <summary>
     /// A freshly initialised model for <paramref name="model"/> at <paramref name="quality"/>, seeded so that
