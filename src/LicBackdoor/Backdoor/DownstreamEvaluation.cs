@@ -111,7 +111,7 @@ public static class DownstreamEvaluation
         if (settings.TransferSegWeights is string tw)
         {
             if (!File.Exists(tw)) throw new FileNotFoundException($"{tw}: transfer segmentation net weights not found", tw);
-            if (SegmentationNets.CanLoad(tw)) transfer = SegmentationNets.Load(tw);
+            if (SegmentationNets.CanLoad(tw)) transfer = SegmentationNets.Load(tw, o.SegProcessingSize);
             else transferNote = $"`{tw}`: '{SegmentationNets.Architecture(tw)}' has no loader in this build; transfer not evaluated";
         }
         try
