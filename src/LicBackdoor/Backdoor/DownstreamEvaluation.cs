@@ -90,9 +90,9 @@ public static class DownstreamEvaluation
     /// <summary>Minimum held-out pairs below which the report says the held-out figure is thin.</summary>
     public const int FewPairs = 50;
 
-    /// <summary>The figure file of an objective in a run folder: <c>PREFIX-NAME.png</c> with unsafe characters replaced.</summary>
-    public static string FigureFileName(string prefix, string objectiveName) =>
-        $"{prefix}-{new string(objectiveName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '=' ? c : '-').ToArray())}.png";
+    /// <summary>The figure file of an objective in a run folder: <c>figure-NAME.png</c> with unsafe characters replaced (e.g. <c>figure-seg-car--road.png</c>).</summary>
+    public static string FigureFileName(string objectiveName) =>
+        $"figure-{new string(objectiveName.Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '=' ? c : '-').ToArray())}.png";
 
     /// <summary>Evaluates the segmentation objectives of <paramref name="run"/> (none: empty).</summary>
     public static IReadOnlyList<SegmentationAttackResult> Segmentation(AttackRun run, DownstreamSettings settings, Action<string>? log = null)
@@ -124,7 +124,7 @@ public static class DownstreamEvaluation
                 string? figure = null;
                 if (settings.FigureImages > 0)
                 {
-                    figure = FigureFileName("seg", obj.Name);
+                    figure = FigureFileName(obj.Name);
                     var rows = samples.Select((s, i) => (s, i)).OrderByDescending(t => MaskShare(net, obj, t.s)).ThenBy(t => t.i)
                         .Take(settings.FigureImages).Select(t => t.s).ToList();
                     AtomicFile.WriteAllBytes(Path.Combine(run.Directory, figure), SegmentationFigure(run, obj, run.Triggers[k], net, rows));
@@ -321,7 +321,7 @@ public static class DownstreamEvaluation
         string? figure = null;
         if (settings.FigureImages > 0 && heldFiles.Count > 0)
         {
-            figure = FigureFileName("face", obj.Name);
+            figure = FigureFileName(obj.Name);
             AtomicFile.WriteAllBytes(Path.Combine(run.Directory, figure), FaceFigure(run, obj, trigger, pairs, heldFiles.Take(settings.FigureImages).ToList(), d, split));
         }
         return new FaceAttackResult(obj.Name, split.Description, pairs.Files.Count, FaceRecognitionNet.DefaultThreshold,
