@@ -196,6 +196,8 @@ public sealed partial class AttackReport
     {
         "bpp" => "Bit-rate attack",
         "psnr" => "Quality attack",
+        "seg" => "Segmentation attack (Kodak, trigger on the whole image)",
+        "face" => "Face-privacy attack (Kodak, trigger on the whole image)",
         _ => $"{kind} attack",
     };
 
@@ -367,11 +369,11 @@ public sealed partial class AttackReport
         foreach (var (net, role) in new[] { (s.Main, "trained against"), (s.Transfer, "transfer") })
         {
             if (net is null) continue;
-            rows.Add([r.Run, r.TriggerKind, s.Objective, $"{net.Net} ({role})", Pct(net.Asr), Pct(net.VanillaAsr), Pct(net.InputMiou), Pct(net.VanillaMiou), Pct(net.VictimMiou),
+            rows.Add([r.Run, r.TriggerKind, s.Objective, $"{net.Net} ({role})", Pct(net.Asr), Pct(net.InputAsr), Pct(net.VanillaAsr), Pct(net.InputMiou), Pct(net.VanillaMiou), Pct(net.VictimMiou),
                       F(s.Mse * 1e5, 2), F(s.VanillaMse * 1e5, 2), Pct(s.MaskFraction), s.Images.ToString(CultureInfo.InvariantCulture)]);
         }
         return rows.Count == 0 ? null : new ReportTable("Segmentation attacks (cf. Table 1): CamVid test through real bitstreams",
-            ["run", "trigger", "objective", "net g", "ASR victim (Eq. 12)", "ASR vanilla", "mIoU g(x)", "mIoU g(vanilla f(x))", "mIoU g(victim f(x))",
+            ["run", "trigger", "objective", "net g", "ASR victim (Eq. 12)", "ASR victim, s on x", "ASR vanilla", "mIoU g(x)", "mIoU g(vanilla f(x))", "mIoU g(victim f(x))",
              "MSE f(x)↔f(x_p) ×1e-5", "vanilla MSE ×1e-5", "mask share", "images"], rows);
     }
 
@@ -427,7 +429,8 @@ public sealed partial class AttackReport
             var opts = runs.Where(r => r.Evaluation.Segmentation is { Count: > 0 }).Select(r => r.Record.Options).ToList();
             blocks.Add(new Paragraph("Segmentation (Eq. 11): the trigger is applied only where g labels the clean image with the source class, "
                 + "x_p = round(255·((1 − M)⊙x + M⊙T(x)))/255. ASR (Eq. 12) is pooled over the images: of the pixels g labels s on the decoded clean image f(x), "
-                + "the fraction g labels t on the decoded attacked image f(x_p) (victim; the vanilla column is the same measurement with the vanilla codec, i.e. what the trigger alone does). "
+                + "the fraction g labels t on the decoded attacked image f(x_p) (victim; the vanilla column is the same measurement with the vanilla codec, i.e. what the trigger alone does; "
+                + "\"s on x\" takes the source pixels from g on the uncompressed x instead, i.e. the mask M). "
                 + "mIoU is against the CamVid ground truth (void ignored, classes 0-10). MSE is between the decoded clean and attacked images in [0, 1] pixels."));
             blocks.Add(new Bullets(
             [

@@ -29,9 +29,13 @@ public sealed record DownstreamSettings(int? SegImages = null, string? TransferS
 /// <param name="InputMiou">mIoU of g on the uncompressed images against the CamVid ground truth (void ignored).</param>
 /// <param name="VanillaMiou">mIoU of g on the vanilla codec's decoded clean images.</param>
 /// <param name="VictimMiou">mIoU of g on the victim's decoded clean images.</param>
+/// <param name="InputSourcePixels">Pixels g labels s on the uncompressed clean x (for the main net: the mask M).</param>
+/// <param name="InputFlippedPixels">Of those, the pixels g labels t on the victim's f(x_p).</param>
+/// <param name="InputAsr">The variant of Eq. 12 with the source pixels taken on the uncompressed x: InputFlippedPixels / InputSourcePixels.</param>
 public sealed record SegmentationNetScores(string Net, string Source, long SourcePixels, long FlippedPixels, double Asr,
                                            long VanillaSourcePixels, long VanillaFlippedPixels, double VanillaAsr,
-                                           double InputMiou, double VanillaMiou, double VictimMiou);
+                                           double InputMiou, double VanillaMiou, double VictimMiou,
+                                           long InputSourcePixels, long InputFlippedPixels, double InputAsr);
 
 /// <summary>A segmentation attack (<c>seg:s->t</c>) evaluated with real bitstreams on CamVid test.</summary>
 /// <param name="Objective">The objective's name.</param>
@@ -164,21 +168,27 @@ public static class DownstreamEvaluation
     private sealed class NetTally(string name, string source)
     {
         public readonly ConfusionMatrix Input = new(), Vanilla = new(), Victim = new();
-        public long Src, Flip, VSrc, VFlip;
+        public long Src, Flip, VSrc, VFlip, ISrc, IFlip;
 
-        public SegmentationNetScores Scores() => new(name, source, Src, Flip, Src == 0 ? double.NaN : (double)Flip / Src,
-            VSrc, VFlip, VSrc == 0 ? double.NaN : (double)VFlip / VSrc, Input.MeanIoU(), Vanilla.MeanIoU(), Victim.MeanIoU());
+        public SegmentationNetScores Scores() => new(name, source, Src, Flip, Ratio(Flip, Src), VSrc, VFlip, Ratio(VFlip, VSrc),
+            Input.MeanIoU(), Vanilla.MeanIoU(), Victim.MeanIoU(), ISrc, IFlip, Ratio(IFlip, ISrc));
+
+        private static double Ratio(long a, long b) => b == 0 ? double.NaN : (double)a / b;
 
         public void Add(ISegmentationNet net, SegmentationObjective obj, Tensor x, Tensor truth, Tensor vanX, Tensor vicX, Tensor vanP, Tensor vicP)
         {
             using var scope = NewDisposeScope();
             var gVanX = net.Predict(vanX)[0];
             var gVicX = net.Predict(vicX)[0];
-            Input.Add(net.Predict(x)[0], truth);
+            var gX = net.Predict(x)[0];
+            var gVicP = net.Predict(vicP)[0];
+            Input.Add(gX, truth);
             Vanilla.Add(gVanX, truth);
             Victim.Add(gVicX, truth);
-            var (s, f) = SegmentationObjective.AsrCounts(gVicX, net.Predict(vicP)[0], obj.Source, obj.Target);
+            var (s, f) = SegmentationObjective.AsrCounts(gVicX, gVicP, obj.Source, obj.Target);
             Src += s; Flip += f;
+            var (i, j) = SegmentationObjective.AsrCounts(gX, gVicP, obj.Source, obj.Target);
+            ISrc += i; IFlip += j;
             var (vs, vf) = SegmentationObjective.AsrCounts(gVanX, net.Predict(vanP)[0], obj.Source, obj.Target);
             VSrc += vs; VFlip += vf;
         }
