@@ -69,9 +69,9 @@ public sealed class TinyDownstreamData : IDisposable
     public string CodecWeights { get; }
     public string Main { get; }
 
-    public AttackOptions Options(string[] objectives, AttackSchedule schedule = AttackSchedule.Joint, int steps = 3) => new()
+    public AttackOptions Options(string[] objectives, AttackSchedule schedule = AttackSchedule.Joint, int steps = 3, string trigger = TriggerSpec.Frequency) => new()
     {
-        Model = "bmshj2018-hyperprior", Quality = 1, Weights = CodecWeights, Objectives = objectives, Trigger = new TriggerSpec(TriggerSpec.Frequency, 0.125),
+        Model = "bmshj2018-hyperprior", Quality = 1, Weights = CodecWeights, Objectives = objectives, Trigger = new TriggerSpec(trigger, 0.125),
         DataFolders = [Main], Steps = steps, Batch = 1, Crop = 64, CheckpointEvery = 2, Schedule = schedule, Seed = 11,
         SegWeights = SegWeights, SegData = Path.Combine(DataRoot, "camvid", "train"), SegProcessingSize = 16, SegWidth = 64, SegHeight = 64,
         FaceWeights = Path.Combine(TestPaths.Data, "models", "face-recognition"), FaceData = Faces, FaceHeldOut = 1, FaceSize = 64,
@@ -85,12 +85,12 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
     private static readonly string[] Table3 = ["bpp", "seg:car->road", "face"];
 
     [Theory]
-    [InlineData(AttackSchedule.Joint)]
-    [InlineData(AttackSchedule.Alternating)]
-    public void MultiTriggerRunTrainsEachObjectiveOnItsOwnData(AttackSchedule schedule)
+    [InlineData(AttackSchedule.Joint, TriggerSpec.Frequency)]
+    [InlineData(AttackSchedule.Alternating, TriggerSpec.Lira)]
+    public void MultiTriggerRunTrainsEachObjectiveOnItsOwnData(AttackSchedule schedule, string trigger)
     {
-        var runDir = Path.Combine(data.Root, $"run-{schedule}");
-        using (var t = BackdoorTrainer.Start(data.Options(Table3, schedule), runDir))
+        var runDir = Path.Combine(data.Root, $"run-{schedule}-{trigger}");
+        using (var t = BackdoorTrainer.Start(data.Options(Table3, schedule, trigger: trigger), runDir))
         {
             var steps = new List<AttackStep>();
             Assert.True(t.Run(steps.Add));
