@@ -124,12 +124,13 @@ public static class DownstreamEvaluation
             foreach (int k in indices)
             {
                 var obj = (SegmentationObjective)run.Objectives[k];
-                var result = EvaluateSegmentation(run, obj, run.Triggers[k], net, transfer, samples, log);
+                var shares = new List<double>();
+                var result = EvaluateSegmentation(run, obj, run.Triggers[k], net, transfer, samples, shares, log);
                 string? figure = null;
                 if (settings.FigureImages > 0)
                 {
                     figure = FigureFileName(obj.Name);
-                    var rows = samples.Select((s, i) => (s, i)).OrderByDescending(t => MaskShare(net, obj, t.s)).ThenBy(t => t.i)
+                    var rows = samples.Select((s, i) => (s, i)).OrderByDescending(t => shares[t.i]).ThenBy(t => t.i)
                         .Take(settings.FigureImages).Select(t => t.s).ToList();
                     AtomicFile.WriteAllBytes(Path.Combine(run.Directory, figure), SegmentationFigure(run, obj, run.Triggers[k], net, rows));
                 }
@@ -157,12 +158,6 @@ public static class DownstreamEvaluation
         var labels = net.Predict(x);
         var xp = AttackEvaluation.Quantize8(SegmentationObjective.Compose(x, trigger.Apply(x, clamp: true), objective.SourceMask(labels)));
         return (xp.MoveToOuterDisposeScope(), labels.MoveToOuterDisposeScope());
-    }
-
-    private static double MaskShare(ISegmentationNet net, SegmentationObjective obj, CamVidSample s)
-    {
-        using var scope = NewDisposeScope();
-        return net.Predict(s.LoadImage()).eq(obj.Source).to_type(ScalarType.Float32).mean().item<float>();
     }
 
     private sealed class NetTally(string name, string source)
@@ -195,7 +190,7 @@ public static class DownstreamEvaluation
     }
 
     private static SegmentationAttackResult EvaluateSegmentation(AttackRun run, SegmentationObjective obj, ITrigger trigger, ISegmentationNet net,
-                                                                 ISegmentationNet? transfer, IReadOnlyList<CamVidSample> samples, Action<string>? log)
+                                                                 ISegmentationNet? transfer, IReadOnlyList<CamVidSample> samples, List<double> maskShares, Action<string>? log)
     {
         var main = new NetTally(net.Name, net.Source);
         var other = transfer is null ? null : new NetTally(transfer.Name, transfer.Source);
@@ -209,7 +204,9 @@ public static class DownstreamEvaluation
             if (x.shape[2] != truth.shape[0] || x.shape[3] != truth.shape[1])
                 throw new ArgumentException($"{samples[i].ImagePath}: image is {x.shape[3]}x{x.shape[2]} but its labels {truth.shape[1]}x{truth.shape[0]}");
             var (xp, labels) = PoisonSegmentation(obj, trigger, net, x);
-            mask += labels.eq(obj.Source).to_type(ScalarType.Float32).mean().item<float>();
+            double share = labels.eq(obj.Source).to_type(ScalarType.Float32).mean().item<float>();
+            maskShares.Add(share);
+            mask += share;
             var (_, vanX) = AttackEvaluation.CodeWithOutput(run.Vanilla, x, x);
             var (_, vicX) = AttackEvaluation.CodeWithOutput(run.Victim, x, x);
             var (_, vanP) = AttackEvaluation.CodeWithOutput(run.Vanilla, xp, x);
