@@ -323,7 +323,7 @@ public static class DownstreamEvaluation
         double cleanToAttacked = heldFiles.Count == 0 ? double.NaN : heldFiles.Average(f => Dist(d[f][Victim], d[f][Attacked]));
         double inputToClean = heldFiles.Count == 0 ? double.NaN : heldFiles.Average(f => Dist(d[f][Input], d[f][Victim]));
         string? note = heldPairs.Count < FewPairs
-            ? $"only {heldPairs.Count} pairs ({heldPairs.Count(p => p.Same)} same, {heldPairs.Count(p => !p.Same)} different) join two held-out crops; all {pairs.Pairs.Count} pairs are reported too, marked as overlapping the training identities"
+            ? $"only {heldPairs.Count} pair{(heldPairs.Count == 1 ? "" : "s")} ({heldPairs.Count(p => p.Same)} same, {heldPairs.Count(p => !p.Same)} different) join two held-out crops; all {pairs.Pairs.Count} pairs are reported too, marked as overlapping the training identities"
             : null;
         string? figure = null;
         if (settings.FigureImages > 0 && heldFiles.Count > 0)

@@ -18,8 +18,10 @@ public sealed record FaceSplit(string Folder, IReadOnlyList<string> TrainIdentit
 
     /// <summary>How the split is chosen, in words for reports.</summary>
     public string Description =>
-        $"held out the last {HeldOutIdentities.Count} identities of {FacePairs.IdentitiesFileName} ({string.Join(", ", HeldOutIdentities)}: {HeldOutFiles.Count} crops); "
-        + $"the trigger trains on the other {TrainIdentities.Count} ({TrainFiles.Count} crops)";
+        $"held out the last {Plural(HeldOutIdentities.Count, "identity", "identities")} of {FacePairs.IdentitiesFileName} ({string.Join(", ", HeldOutIdentities)}: {Plural(HeldOutFiles.Count, "crop", "crops")}); "
+        + $"the trigger trains on the other {TrainIdentities.Count} ({Plural(TrainFiles.Count, "crop", "crops")})";
+
+    private static string Plural(int n, string one, string many) => $"{n} {(n == 1 ? one : many)}";
 
     /// <summary>Full paths of the training crops.</summary>
     public IReadOnlyList<string> TrainPaths => TrainFiles.Select(f => Path.Combine(Folder, f)).ToList();

@@ -183,7 +183,7 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
         Assert.Contains("Face privacy (cf. Table 2)", md);
         Assert.Contains("Multi-trigger models (cf. Table 3)", md);
         Assert.Contains("frequency-q1/" + seg.Figure, md);
-        Assert.Contains("held out the last 1 identities", md);
+        Assert.Contains("held out the last 1 identity of identities.csv (id2: 2 crops)", md);
         Assert.Contains("\"Segmentation\"", File.ReadAllText(Path.Combine(outDir, AttackReport.JsonFile)));
     }
 
