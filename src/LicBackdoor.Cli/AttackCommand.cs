@@ -5,6 +5,7 @@ using LicBackdoor.Backdoor.Objectives;
 using LicBackdoor.Backdoor.Triggers;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
+using LicBackdoor.Downstream;
 using LicBackdoor.Imaging;
 using Spectre.Console;
 
@@ -23,7 +24,7 @@ internal static class AttackCommand
         public Option<string> Model { get; } = new("--model", "-m") { Description = $"victim architecture: {string.Join(", ", ModelZoo.ModelNames.Concat(ModelZoo.MiniConfigs.Keys))} (a mini name uses the shipped mini weights; so does the architecture name by default where they exist)", DefaultValueFactory = _ => "bmshj2018-hyperprior" };
         public Option<int[]> Quality { get; } = new("--quality", "-q") { Description = "victim quality (repeatable: one attack per quality)", AllowMultipleArgumentsPerToken = true };
         public Option<string?> Weights { get; } = new("--weights", "-w") { Description = "victim weights (default: the embedded model of that quality)" };
-        public Option<string[]> Objective { get; } = new("--objective", "-o") { Description = "objective (repeatable: one trigger each, one encoder): bpp, bpp:static, psnr, psnr:static; ',beta=B' / ',alpha=A' override weights", AllowMultipleArgumentsPerToken = true };
+        public Option<string[]> Objective { get; } = new("--objective", "-o") { Description = "objective (repeatable: one trigger each, one encoder): bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET (CamVid classes, e.g. seg:car->road, seg:tree->building), face; ',beta=B' / ',alpha=A' override weights", AllowMultipleArgumentsPerToken = true };
         public Option<string[]> Trigger { get; } = new("--trigger", "-t") { Description = "trigger kind (repeatable: one run each): frequency, lira, ftrojan", AllowMultipleArgumentsPerToken = true };
         public Option<double> Width { get; } = new("--width") { Description = "width multiplier of the trigger networks (1 = the paper's widths)", DefaultValueFactory = _ => 1.0 };
         public Option<int> K { get; } = new("--k") { Description = "frequency trigger: frequencies kept by top-K", DefaultValueFactory = _ => 16 };
@@ -52,12 +53,23 @@ internal static class AttackCommand
         public Option<int?> EvalImages { get; } = new("--eval-images") { Description = "evaluate on the first N Kodak images (default: all 24)" };
         public Option<string?> EvalFolder { get; } = new("--eval-folder") { Description = "evaluate on this image folder instead of <data>/kodak" };
         public Option<bool> NoEval { get; } = new("--no-eval") { Description = "train only; no Kodak evaluation or report" };
+        public Option<string?> SegWeights { get; } = new("--seg-weights") { Description = "segmentation net g of the seg: objectives (default: models/enet-camvid.safetensors when shipped, else <data>/models/enet-camvid/enet-camvid.pth)" };
+        public Option<int> SegNetSize { get; } = new("--seg-net-size") { Description = "square side the segmentation net resizes its input to (ENet: 512 as published)", DefaultValueFactory = _ => ENet.InputSize };
+        public Option<string?> SegData { get; } = new("--seg-data") { Description = "training scenes of the seg: objectives (default: <data>/camvid/train)" };
+        public Option<string> SegSize { get; } = new("--seg-size") { Description = "WxH the training scenes are resized to (multiples of 64)", DefaultValueFactory = _ => "256x192" };
+        public Option<string?> FaceWeights { get; } = new("--face-weights") { Description = "face recognition net of the face objective (default: <data>/models/face-recognition)" };
+        public Option<string?> FaceData { get; } = new("--face-data") { Description = "faces folder with identities.csv and pairs.csv (default: <data>/faces)" };
+        public Option<int> FaceHoldout { get; } = new("--face-holdout") { Description = "identities held out of the face objective's training (the last K of identities.csv); the evaluation pairs use them", DefaultValueFactory = _ => FaceSplit.DefaultHeldOut };
+        public Option<int> FaceSize { get; } = new("--face-size") { Description = "side the face crops are resized to for training (multiple of 64)", DefaultValueFactory = _ => 128 };
+        public Option<int?> SegEvalImages { get; } = new("--seg-eval-images") { Description = "evaluate the seg: objectives on the first N CamVid test images (default: all 117)" };
+        public Option<string?> TransferSegWeights { get; } = new("--transfer-seg-weights") { Description = "a second segmentation net for the transfer ASR (skipped with a note when this build has no loader for it)" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
 
         public void AddTo(Command cmd)
         {
             foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, CleanLatent, TriggerLr,
-                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery })
+                                             Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
+                                             SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
         }
 
@@ -79,6 +91,17 @@ internal static class AttackCommand
                         throw new ArgumentException($"no shipped {model} weights for quality {q2} (models/README.md lists them); pass --weights");
                 model = mini.Model;
             }
+            var parsed = objectives.Select(BackdoorObjective.Parse).ToList();
+            bool seg = parsed.Any(x => x.Data == ObjectiveData.Segmentation), face = parsed.Any(x => x.Data == ObjectiveData.Face);
+            var (segWidth, segHeight) = ParseSize(p.GetValue(SegSize)!);
+            // Downstream paths are resolved (and recorded) only for runs that use them, so bpp/psnr runs keep their options.
+            string? segWeights = seg ? Path.GetFullPath(p.GetValue(SegWeights) ?? SegmentationNets.DefaultWeights(dataOverride)) : null;
+            string? segData = seg ? Path.GetFullPath(p.GetValue(SegData) ?? DataRoot.Folder(Path.Combine("camvid", "train"), dataOverride)) : null;
+            string? faceWeights = face ? Path.GetFullPath(p.GetValue(FaceWeights) ?? FaceRecognitionNet.DefaultManifestPath(dataOverride)) : null;
+            string? faceData = face ? Path.GetFullPath(p.GetValue(FaceData) ?? DataRoot.Folder("faces", dataOverride)) : null;
+            if (segWeights is not null && !File.Exists(segWeights)) throw new FileNotFoundException($"{segWeights}: segmentation net weights not found (--seg-weights)", segWeights);
+            if (segData is not null && !Directory.Exists(segData)) throw new DirectoryNotFoundException($"{segData}: segmentation training folder not found (--seg-data)");
+            if (faceData is not null) FaceSplit.ByIdentityOrder(faceData, p.GetValue(FaceHoldout));
             foreach (var kind in kinds.Distinct())
             foreach (var quality in qualities.Distinct())
             {
@@ -93,11 +116,30 @@ internal static class AttackCommand
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
                     Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
                     EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal), FixedTriggerEnergy = !p.GetValue(SoftBudget),
+                    SegWeights = segWeights, SegData = segData, SegProcessingSize = p.GetValue(SegNetSize), SegWidth = segWidth, SegHeight = segHeight,
+                    FaceWeights = faceWeights, FaceData = faceData, FaceHeldOut = p.GetValue(FaceHoldout), FaceSize = p.GetValue(FaceSize),
                 };
                 options.Validate();
                 plan.Add(($"{kind}-q{quality}", options));
             }
             return plan;
+        }
+
+        /// <summary>What the downstream evaluation covers.</summary>
+        public DownstreamSettings Downstream(ParseResult p, string? dataOverride)
+        {
+            if (p.GetValue(SegEvalImages) is < 1) throw new ArgumentException("--seg-eval-images must be at least 1");
+            var transfer = p.GetValue(TransferSegWeights) is string t ? Path.GetFullPath(t) : null;
+            if (transfer is not null && !File.Exists(transfer)) throw new FileNotFoundException($"{transfer}: transfer segmentation net weights not found (--transfer-seg-weights)", transfer);
+            return new DownstreamSettings(p.GetValue(SegEvalImages), transfer, dataOverride is null ? null : Path.GetFullPath(dataOverride));
+        }
+
+        private static (int Width, int Height) ParseSize(string size)
+        {
+            var parts = size.ToLowerInvariant().Split('x');
+            if (parts.Length == 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var w)
+                && int.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var h)) return (w, h);
+            throw new ArgumentException($"--seg-size: expected WxH (e.g. 256x192), got '{size}'");
         }
     }
 
@@ -113,7 +155,8 @@ internal static class AttackCommand
             var plan = args.Plan(p, p.GetValue(dataOption), [3], ["bpp"]);
             TrainAll(dir, plan, p.GetValue(args.LogEvery));
             if (!p.GetValue(args.NoEval))
-                EvaluateAndReport(dir, plan.Select(x => Path.Combine(dir, x.Folder)).ToList(), p.GetValue(args.EvalFolder) ?? DataRoot.Folder("kodak", p.GetValue(dataOption)), p.GetValue(args.EvalImages));
+                EvaluateAndReport(dir, plan.Select(x => Path.Combine(dir, x.Folder)).ToList(), p.GetValue(args.EvalFolder) ?? DataRoot.Folder("kodak", p.GetValue(dataOption)), p.GetValue(args.EvalImages),
+                                  args.Downstream(p, p.GetValue(dataOption)));
             return 0;
         }));
         return cmd;
@@ -149,7 +192,7 @@ internal static class AttackCommand
     /// Opens every run, evaluates it on <paramref name="images"/> (or reuses its cached <c>eval.json</c>), writes the
     /// report into <paramref name="dir"/> and prints the summary.
     /// </summary>
-    internal static AttackReport EvaluateAndReport(string dir, IReadOnlyList<string> runDirs, string images, int? limit)
+    internal static AttackReport EvaluateAndReport(string dir, IReadOnlyList<string> runDirs, string images, int? limit, DownstreamSettings? downstream = null)
     {
         var opened = new List<AttackRun>();
         try
@@ -159,7 +202,7 @@ internal static class AttackCommand
             {
                 var run = AttackRun.Open(runDir);
                 opened.Add(run);
-                pairs.Add((run, Evaluate(run, images, limit)));
+                pairs.Add((run, Evaluate(run, images, limit, downstream)));
             }
             var report = AttackReport.Write(dir, pairs);
             Reports.PrintTable(report.Summary);
@@ -172,7 +215,7 @@ internal static class AttackCommand
         }
     }
 
-    private static AttackEvaluationResult Evaluate(AttackRun run, string images, int? limit)
+    private static AttackEvaluationResult Evaluate(AttackRun run, string images, int? limit, DownstreamSettings? downstream)
     {
         string label = Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Directory));
         string Describe(AttackImageResult r) => string.Create(CultureInfo.InvariantCulture,
@@ -181,7 +224,8 @@ internal static class AttackCommand
         (AttackEvaluationResult Result, bool Cached) outcome = default;
         if (Console.IsOutputRedirected)
         {
-            outcome = AttackEvaluation.EvaluateCached(run, images, limit, (done, total, r) => { if (done == total) Console.WriteLine($"{label}: {total} images evaluated"); });
+            outcome = AttackEvaluation.EvaluateCached(run, images, limit, (done, total, r) => { if (done == total) Console.WriteLine($"{label}: {total} images evaluated"); },
+                downstream, Logger(label));
         }
         else
         {
@@ -193,11 +237,18 @@ internal static class AttackCommand
                     task.MaxValue = total;
                     task.Value = done;
                     task.Description = Markup.Escape(Describe(r));
-                });
+                }, downstream, message => task.Description = Markup.Escape($"{label}: {message}"));
             });
         }
         if (outcome.Cached) Console.WriteLine($"{label}: evaluation reused from {Path.Combine(run.Directory, AttackEvaluation.CacheFile)}");
         return outcome.Result ?? throw new InvalidOperationException($"{label}: evaluation did not run");
+    }
+
+    /// <summary>Prints every tenth downstream progress line (redirected output).</summary>
+    private static Action<string> Logger(string label)
+    {
+        int n = 0;
+        return message => { if (n++ % 10 == 0) Console.WriteLine($"{label}: {message}"); };
     }
 
     /// <summary>Whether two runs are the same attack (everything but the step count and the data folder spelling).</summary>

@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.Globalization;
 using LicBackdoor.Backdoor;
 using LicBackdoor.Backdoor.Objectives;
+using LicBackdoor.Data;
+using LicBackdoor.Downstream;
 using LicBackdoor.Imaging;
 using static TorchSharp.torch;
 
@@ -34,14 +36,25 @@ internal static class PoisonCommand
             name ??= attack.Objectives[0].Name;
             using var scope = NewDisposeScope();
             var x = ImageFile.Load(p.GetValue(input)!);
-            var xp = AttackEvaluation.Poison(t, x);
+            var obj = attack.Objectives.First(x => x.Name == name);
+            Tensor xp;
+            string masked = "";
+            if (obj is SegmentationObjective seg)
+            {
+                // The segmentation attack's poisoned image carries the trigger only on the source-class pixels (Eq. 11).
+                var opts = attack.Record.Options;
+                using var net = SegmentationNets.Load(opts.ResolvedSegWeights(p.GetValue(Cli.DataOption)), opts.SegProcessingSize);
+                (xp, var labels) = DownstreamEvaluation.PoisonSegmentation(seg, t, net, x);
+                masked = string.Create(CultureInfo.InvariantCulture, $", on the {100 * labels.eq(seg.Source).to_type(ScalarType.Float32).mean().item<float>():F1} % of pixels {net.Name} labels {CamVid.ClassNames[seg.Source]}");
+            }
+            else xp = AttackEvaluation.Poison(t, x);
             var path = p.GetValue(output)!;
             ImageFile.SavePng(xp, path);
             double psnr = Metrics.Psnr(xp, x);
             double mse;
             using (NewDisposeScope()) mse = (xp.to(ScalarType.Float64) - x.to(ScalarType.Float64)).square().mean().item<double>();
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{path}: {x.shape[3]}x{x.shape[2]}, {attack.Record.Options.Trigger.Kind} trigger of objective {name} ({attack.Directory}), trigger PSNR {(double.IsFinite(psnr) ? $"{psnr:F2} dB (MSE {mse:0.00e+00})" : "∞ (the 8-bit poisoned image equals the input)")}"));
+                $"{path}: {x.shape[3]}x{x.shape[2]}, {attack.Record.Options.Trigger.Kind} trigger of objective {name} ({attack.Directory}), trigger PSNR {(double.IsFinite(psnr) ? $"{psnr:F2} dB (MSE {mse:0.00e+00})" : "∞ (the 8-bit poisoned image equals the input)")}{masked}"));
             return 0;
         }));
         return cmd;

@@ -82,6 +82,15 @@ public sealed record AttackEvaluationResult(
     string Run, string Model, int Quality, string Trigger, string TriggerKind, string VanillaSource, string ImagesFolder, string Date, double Seconds,
     IReadOnlyList<ObjectiveInfo> Objectives, IReadOnlyList<AttackImageResult> Images)
 {
+    /// <summary>What the downstream evaluation covered (null when the run has no downstream objective).</summary>
+    public DownstreamSettings? Downstream { get; init; }
+
+    /// <summary>The segmentation objectives on CamVid test (null or empty when the run has none).</summary>
+    public IReadOnlyList<SegmentationAttackResult>? Segmentation { get; init; }
+
+    /// <summary>The face objectives on the face pairs (null or empty when the run has none).</summary>
+    public IReadOnlyList<FaceAttackResult>? Face { get; init; }
+
     /// <summary>The vanilla codec on clean images.</summary>
     public CodingMeans VanillaClean => CodingMeans.Of(Images.Select(i => i.VanillaClean));
 
@@ -157,7 +166,8 @@ public static class AttackEvaluation
     /// Evaluates <paramref name="run"/> on the images of <paramref name="imageFolder"/> (sorted by name, the first
     /// <paramref name="limit"/> when given), reporting (done, total, last image) after each image.
     /// </summary>
-    public static AttackEvaluationResult Evaluate(AttackRun run, string imageFolder, int? limit = null, Action<int, int, AttackImageResult>? progress = null)
+    public static AttackEvaluationResult Evaluate(AttackRun run, string imageFolder, int? limit = null, Action<int, int, AttackImageResult>? progress = null,
+                                                  DownstreamSettings? downstream = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         var files = Files(imageFolder, limit);
@@ -170,28 +180,44 @@ public static class AttackEvaluation
             progress?.Invoke(i + 1, files.Count, r);
         }
         var o = run.Record.Options;
+        DownstreamSettings? settings = null;
+        IReadOnlyList<SegmentationAttackResult>? segmentation = null;
+        IReadOnlyList<FaceAttackResult>? face = null;
+        if (HasDownstream(run))
+        {
+            settings = downstream ?? new DownstreamSettings();
+            segmentation = DownstreamEvaluation.Segmentation(run, settings, log);
+            face = DownstreamEvaluation.Face(run, settings, log);
+        }
         return new AttackEvaluationResult(Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(run.Directory))), o.Model, o.Quality,
             o.Trigger.Label, o.Trigger.Kind, run.Vanilla.Source, Path.GetFullPath(imageFolder),
             DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds,
-            run.Objectives.Select(x => new ObjectiveInfo(x.Name, x.Kind, x.Description)).ToList(), images);
+            run.Objectives.Select(x => new ObjectiveInfo(x.Name, x.Kind, x.Description)).ToList(), images)
+        {
+            Downstream = settings, Segmentation = segmentation, Face = face,
+        };
     }
+
+    /// <summary>Whether a run has segmentation or face objectives (evaluated beyond the image folder).</summary>
+    public static bool HasDownstream(AttackRun run) => run.Objectives.Any(x => x.Data != Objectives.ObjectiveData.Main);
 
     /// <summary>
     /// The run's cached evaluation (<see cref="CacheFile"/> in its folder) when it is newer than the run's encoder and
     /// covers the same images; otherwise evaluates and caches the result (atomically). Returns whether the cache was used.
     /// </summary>
     public static (AttackEvaluationResult Result, bool Cached) EvaluateCached(AttackRun run, string imageFolder, int? limit = null,
-                                                                              Action<int, int, AttackImageResult>? progress = null)
+                                                                              Action<int, int, AttackImageResult>? progress = null,
+                                                                              DownstreamSettings? downstream = null, Action<string>? log = null)
     {
         ArgumentNullException.ThrowIfNull(run);
         var cache = Path.Combine(run.Directory, CacheFile);
-        if (TryReadCache(run, cache, imageFolder, limit) is AttackEvaluationResult cached) return (cached, true);
-        var result = Evaluate(run, imageFolder, limit, progress);
+        if (TryReadCache(run, cache, imageFolder, limit, downstream) is AttackEvaluationResult cached) return (cached, true);
+        var result = Evaluate(run, imageFolder, limit, progress, downstream, log);
         AtomicFile.WriteAllText(cache, result.ToJson());
         return (result, false);
     }
 
-    private static AttackEvaluationResult? TryReadCache(AttackRun run, string cache, string imageFolder, int? limit)
+    private static AttackEvaluationResult? TryReadCache(AttackRun run, string cache, string imageFolder, int? limit, DownstreamSettings? downstream)
     {
         var encoder = Path.Combine(run.Directory, BackdoorTrainer.EncoderFile);
         if (!File.Exists(cache) || File.GetLastWriteTimeUtc(encoder) >= File.GetLastWriteTimeUtc(cache)) return null;
@@ -201,6 +227,14 @@ public static class AttackEvaluation
         var names = Files(imageFolder, limit).Select(Path.GetFileName).ToList();
         bool same = result.Images.Count == names.Count && result.Images.Select(i => i.Image).SequenceEqual(names)
                     && result.Objectives.Select(x => x.Name).SequenceEqual(run.Objectives.Select(x => x.Name));
+        if (same && HasDownstream(run))
+        {
+            same = result.Downstream == (downstream ?? new DownstreamSettings())
+                   && (result.Segmentation?.Count ?? 0) == run.Objectives.Count(x => x is Objectives.SegmentationObjective)
+                   && (result.Face?.Count ?? 0) == run.Objectives.Count(x => x is Objectives.FaceObjective)
+                   && (result.Segmentation ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(run.Directory, r.Figure)))
+                   && (result.Face ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(run.Directory, r.Figure)));
+        }
         return same ? result : null;
     }
 

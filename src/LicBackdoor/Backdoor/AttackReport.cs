@@ -112,8 +112,22 @@ public sealed partial class AttackReport
         AtomicFile.WriteAllText(Path.Combine(folder, JsonFile), JsonSerializer.Serialize(metrics, AttackEvaluationResult.Json));
         files.Add(Path.Combine(folder, JsonFile));
 
+        var downstreamFigures = new List<(string File, string Caption)>();
+        foreach (var (run, result) in runs)
+        {
+            string Rel(string file) => Path.GetRelativePath(folder, Path.Combine(run.Directory, file)).Replace('\\', '/');
+            foreach (var seg in result.Segmentation ?? [])
+                if (seg.Figure is string f && File.Exists(Path.Combine(run.Directory, f)))
+                    downstreamFigures.Add((Rel(f), $"{result.Run} · `{seg.Objective}` (cf. the paper's Figs. 7-8): CamVid test input x, the mask M (pixels g labels {seg.SourceClass} on x, where the trigger goes), "
+                        + $"the target η, and g's labels (CamVid palette) of the victim's decoded clean image f(x) and attacked image f(x_p), with the image's ASR; the images with the largest masks."));
+            foreach (var face in result.Face ?? [])
+                if (face.Figure is string f && File.Exists(Path.Combine(run.Directory, f)))
+                    downstreamFigures.Add((Rel(f), $"{result.Run} · `{face.Objective}` (cf. the paper's Fig. 11): held-out face crops, clean and poisoned, and the victim's outputs of both, "
+                        + "with the descriptor distances (same person iff < 0.6) and PSNRs against x."));
+        }
+
         var summary = SummaryTable(results);
-        var doc = Document(metrics, summary, figures, gridCaption);
+        var doc = Document(metrics, summary, figures, gridCaption, downstreamFigures);
         AtomicFile.WriteAllText(Path.Combine(folder, MarkdownFile), ToMarkdown(doc));
         AtomicFile.WriteAllText(Path.Combine(folder, HtmlFile), ToHtml(doc, "Backdoor attack report"));
         files.Add(Path.Combine(folder, MarkdownFile));
@@ -182,6 +196,8 @@ public sealed partial class AttackReport
     {
         "bpp" => "Bit-rate attack",
         "psnr" => "Quality attack",
+        "seg" => "Segmentation attack (Kodak, trigger on the whole image)",
+        "face" => "Face-privacy attack (Kodak, trigger on the whole image)",
         _ => $"{kind} attack",
     };
 
@@ -190,7 +206,7 @@ public sealed partial class AttackReport
 
     // ---- image grid ----------------------------------------------------------------------------------------------
 
-    private sealed record GridRow(string Title, SKImage[] Tiles, string[] Captions) : IDisposable
+    internal sealed record GridRow(string Title, SKImage[] Tiles, string[] Captions) : IDisposable
     {
         public void Dispose() { foreach (var t in Tiles) t.Dispose(); }
     }
@@ -240,10 +256,10 @@ public sealed partial class AttackReport
         }
     }
 
-    private static SKImage ToImage(Tensor image) =>
+    internal static SKImage ToImage(Tensor image) =>
         SKImage.FromEncodedData(ImageFile.EncodePng(image)) ?? throw new InvalidOperationException("could not decode a grid tile");
 
-    private static byte[] DrawGrid(string[] headers, IReadOnlyList<GridRow> rows, int tileWidth)
+    internal static byte[] DrawGrid(string[] headers, IReadOnlyList<GridRow> rows, int tileWidth)
     {
         const int margin = 12, gap = 8, headerHeight = 26, titleHeight = 24, captionHeight = 22, rowGap = 10;
         int columns = headers.Length;
@@ -301,7 +317,8 @@ public sealed partial class AttackReport
     private sealed record TableBlock(ReportTable Table, bool Collapsed) : Block;
     private sealed record Figure(string File, string Caption) : Block;
 
-    private static List<Block> Document(AttackMetrics metrics, ReportTable summary, IReadOnlyList<(string File, string Caption)> figures, string? gridCaption)
+    private static List<Block> Document(AttackMetrics metrics, ReportTable summary, IReadOnlyList<(string File, string Caption)> figures, string? gridCaption,
+                                        IReadOnlyList<(string File, string Caption)> downstreamFigures)
     {
         var runs = metrics.Runs;
         var results = runs.Select(r => r.Evaluation).ToList();
@@ -333,6 +350,7 @@ public sealed partial class AttackReport
             new TableBlock(summary, false),
         };
         foreach (var r in results) doc.Add(new TableBlock(RunTable(r), false));
+        doc.AddRange(DownstreamBlocks(runs, downstreamFigures));
         if (figures.Count > 0 || gridCaption is not null) doc.Add(new Heading(2, "Figures"));
         foreach (var (file, caption) in figures) doc.Add(new Figure(file, caption));
         if (gridCaption is not null) doc.Add(new Figure(GridFile, gridCaption));
@@ -340,6 +358,100 @@ public sealed partial class AttackReport
         foreach (var r in results) doc.Add(new TableBlock(ImageTable(r), true));
         return doc;
     }
+
+    /// <summary>The segmentation attacks in the shape of the paper's Table 1 (one row per run, objective and net).</summary>
+    public static ReportTable? SegmentationTable(IReadOnlyList<AttackEvaluationResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var r in results)
+        foreach (var s in r.Segmentation ?? [])
+        foreach (var (net, role) in new[] { (s.Main, "trained against"), (s.Transfer, "transfer") })
+        {
+            if (net is null) continue;
+            rows.Add([r.Run, r.TriggerKind, s.Objective, $"{net.Net} ({role})", Pct(net.Asr), Pct(net.InputAsr), Pct(net.VanillaAsr), Pct(net.InputMiou), Pct(net.VanillaMiou), Pct(net.VictimMiou),
+                      F(s.Mse * 1e5, 2), F(s.VanillaMse * 1e5, 2), Pct(s.MaskFraction), s.Images.ToString(CultureInfo.InvariantCulture)]);
+        }
+        return rows.Count == 0 ? null : new ReportTable("Segmentation attacks (cf. Table 1): CamVid test through real bitstreams",
+            ["run", "trigger", "objective", "net g", "ASR victim (Eq. 12)", "ASR victim, s on x", "ASR vanilla", "mIoU g(x)", "mIoU g(vanilla f(x))", "mIoU g(victim f(x))",
+             "MSE f(x)↔f(x_p) ×1e-5", "vanilla MSE ×1e-5", "mask share", "images"], rows);
+    }
+
+    /// <summary>The face attacks in the shape of the paper's Table 2 (verification accuracy at 0.6; held-out and all pairs).</summary>
+    public static ReportTable? FaceTable(IReadOnlyList<AttackEvaluationResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var rows = new List<IReadOnlyList<string>>();
+        foreach (var r in results)
+        foreach (var f in r.Face ?? [])
+        foreach (var v in new[] { f.HeldOut, f.All })
+            rows.Add([r.Run, r.TriggerKind, f.Objective, v.Pairs + (v.OverlapsTraining ? " (overlaps training identities)" : ""),
+                      $"{v.PairCount} ({v.Same}/{v.Different})", Pct(v.InputAccuracy), Pct(v.VanillaCleanAccuracy), Pct(v.VictimCleanAccuracy),
+                      Pct(v.AttackedAccuracy), Pct(v.MixedAccuracy), F(f.CleanToAttackedDistance, 3)]);
+        return rows.Count == 0 ? null : new ReportTable("Face privacy (cf. Table 2): verification accuracy at distance < 0.6, through real bitstreams",
+            ["run", "trigger", "objective", "pairs", "count (same/diff.)", "g(x)", "g(vanilla f(x))", "g(victim f(x))", "g(victim f(T(x))) ↓",
+             "clean f(x) vs attacked f(T(x))", "mean d(g(f(x)), g(f(T(x)))) held-out"], rows);
+    }
+
+    /// <summary>Runs with several objectives in the shape of the paper's Table 3: each objective's headline figure.</summary>
+    public static ReportTable? MultiTriggerTable(IReadOnlyList<AttackEvaluationResult> results)
+    {
+        ArgumentNullException.ThrowIfNull(results);
+        var multi = results.Where(r => r.Objectives.Count > 1).ToList();
+        if (multi.Count == 0) return null;
+        var names = multi.SelectMany(r => r.Objectives.Select(o => o.Name)).Distinct().ToList();
+        string Cell(AttackEvaluationResult r, string name)
+        {
+            var o = r.Objectives.FirstOrDefault(x => x.Name == name);
+            if (o is null) return "—";
+            if (r.Segmentation?.FirstOrDefault(s => s.Objective == name) is SegmentationAttackResult seg) return $"ASR {Pct(seg.Main.Asr)}";
+            if (r.Face?.FirstOrDefault(f => f.Objective == name) is FaceAttackResult face) return $"acc. {Pct(face.HeldOut.AttackedAccuracy)} (clean {Pct(face.HeldOut.VictimCleanAccuracy)})";
+            var sum = r.Summary(name);
+            return $"{F(sum.Victim.Psnr, 2)} dB / {F(sum.Victim.Bpp, 4)} bpp";
+        }
+        var rows = multi.Select(r => (IReadOnlyList<string>)[r.Run, $"{F(r.VanillaClean.Psnr, 2)} / {F(r.VanillaClean.Bpp, 4)}",
+            $"{F(r.VictimClean.Psnr, 2)} / {F(r.VictimClean.Bpp, 4)}", .. names.Select(n => Cell(r, n))]).ToList();
+        return new ReportTable($"Multi-trigger models (cf. Table 3): bit-rate/quality triggers as PSNR / bpp of the victim on x_p ({ImagesText(multi[0])}); segmentation as ASR on CamVid test; face as attacked held-out verification accuracy",
+            ["run", "vanilla clean dB / bpp", "victim clean dB / bpp", .. names.Select(n => $"`{n}`")], rows);
+    }
+
+    private static List<Block> DownstreamBlocks(IReadOnlyList<AttackReportRun> runs, IReadOnlyList<(string File, string Caption)> figures)
+    {
+        var results = runs.Select(r => r.Evaluation).ToList();
+        var blocks = new List<Block>();
+        var seg = SegmentationTable(results);
+        var face = FaceTable(results);
+        var multi = MultiTriggerTable(results);
+        if (seg is null && face is null && multi is null) return blocks;
+        blocks.Add(new Heading(2, "Downstream attacks"));
+        if (seg is not null)
+        {
+            var opts = runs.Where(r => r.Evaluation.Segmentation is { Count: > 0 }).Select(r => r.Record.Options).ToList();
+            blocks.Add(new Paragraph("Segmentation (Eq. 11): the trigger is applied only where g labels the clean image with the source class, "
+                + "x_p = round(255·((1 − M)⊙x + M⊙T(x)))/255. ASR (Eq. 12) is pooled over the images: of the pixels g labels s on the decoded clean image f(x), "
+                + "the fraction g labels t on the decoded attacked image f(x_p) (victim; the vanilla column is the same measurement with the vanilla codec, i.e. what the trigger alone does; "
+                + "\"s on x\" takes the source pixels from g on the uncompressed x instead, i.e. the mask M). "
+                + "mIoU is against the CamVid ground truth (void ignored, classes 0-10). MSE is between the decoded clean and attacked images in [0, 1] pixels."));
+            blocks.Add(new Bullets(
+            [
+                .. opts.Select(o => $"g: `{o.SegWeights ?? "default"}` resized to {o.SegProcessingSize}×{o.SegProcessingSize}; training scenes `{o.SegData ?? "camvid/train"}` resized to {o.SegWidth}×{o.SegHeight}").Distinct(),
+                .. results.SelectMany(r => r.Segmentation ?? []).Select(s => s.TransferNote).OfType<string>().Distinct().Select(n => $"Transfer: {n}"),
+            ]));
+            blocks.Add(new TableBlock(seg, false));
+        }
+        if (face is not null)
+        {
+            blocks.Add(new Paragraph("Face privacy (Eq. 13): the whole crop is poisoned; a pair is verified when the distance of the two 128-D descriptors of face-api's recognition net is below 0.6. "
+                + "A successful attack lowers the accuracy on attacked outputs while the clean outputs stay verifiable."));
+            blocks.Add(new Bullets(results.SelectMany(r => r.Face ?? []).SelectMany(f => new[] { $"`{f.Objective}` split: {f.Split}", f.Note }).OfType<string>().Distinct().ToList()));
+            blocks.Add(new TableBlock(face, false));
+        }
+        if (multi is not null) blocks.Add(new TableBlock(multi, false));
+        foreach (var (file, caption) in figures) blocks.Add(new Figure(file, caption));
+        return blocks;
+    }
+
+    private static string Pct(double v) => double.IsFinite(v) ? (100 * v).ToString("F1", CultureInfo.InvariantCulture) + " %" : "—";
 
     /// <summary>One run's summary, one row per (input, codec).</summary>
     private static ReportTable RunTable(AttackEvaluationResult r)

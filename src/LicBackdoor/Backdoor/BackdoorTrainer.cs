@@ -8,6 +8,7 @@ using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
+using LicBackdoor.Downstream;
 using LicBackdoor.Imaging;
 using LicBackdoor.Weights;
 using static TorchSharp.torch;
@@ -136,6 +137,48 @@ public sealed record AttackOptions
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
+    /// <summary>
+    /// Weights of the segmentation net g of the <c>seg:</c> objectives (<see cref="SegmentationNets.Load"/>); null for
+    /// <see cref="SegmentationNets.DefaultWeights"/> (the repository's trained ENet when shipped, else the published checkpoint).
+    /// </summary>
+    public string? SegWeights { get; init; }
+
+    /// <summary>The square side the segmentation net resizes its input to (ENet: 512 as published; smaller is faster).</summary>
+    public int SegProcessingSize { get; init; } = ENet.InputSize;
+
+    /// <summary>Folder of the segmentation objectives' training scenes; null for <c>&lt;data&gt;/camvid/train</c>.</summary>
+    public string? SegData { get; init; }
+
+    /// <summary>Width the training scenes are resized to (multiple of 64; CamVid's 480×360 → 256×192 keeps the aspect).</summary>
+    public int SegWidth { get; init; } = 256;
+
+    /// <summary>Height the training scenes are resized to (multiple of 64).</summary>
+    public int SegHeight { get; init; } = 192;
+
+    /// <summary>The face recognition net of the <c>face</c> objective (manifest or folder); null for <c>&lt;data&gt;/models/face-recognition</c>.</summary>
+    public string? FaceWeights { get; init; }
+
+    /// <summary>The faces folder (<c>identities.csv</c>, <c>pairs.csv</c>, crops); null for <c>&lt;data&gt;/faces</c>.</summary>
+    public string? FaceData { get; init; }
+
+    /// <summary>How many identities (the last in <c>identities.csv</c>) are held out of the face objective's training (<see cref="FaceSplit"/>).</summary>
+    public int FaceHeldOut { get; init; } = FaceSplit.DefaultHeldOut;
+
+    /// <summary>Side the face crops are resized to for training (multiple of 64).</summary>
+    public int FaceSize { get; init; } = 128;
+
+    /// <summary>The segmentation net's weights file (<see cref="SegWeights"/> or the default).</summary>
+    public string ResolvedSegWeights(string? dataRoot = null) => SegWeights ?? SegmentationNets.DefaultWeights(dataRoot);
+
+    /// <summary>The segmentation objectives' training folder.</summary>
+    public string ResolvedSegData(string? dataRoot = null) => SegData ?? DataRoot.Folder(Path.Combine("camvid", "train"), dataRoot);
+
+    /// <summary>The face net's manifest (or folder).</summary>
+    public string ResolvedFaceWeights(string? dataRoot = null) => FaceWeights ?? FaceRecognitionNet.DefaultManifestPath(dataRoot);
+
+    /// <summary>The faces folder.</summary>
+    public string ResolvedFaceData(string? dataRoot = null) => FaceData ?? DataRoot.Folder("faces", dataRoot);
+
     /// <summary>Throws <see cref="ArgumentException"/> on an invalid combination.</summary>
     public void Validate()
     {
@@ -155,6 +198,10 @@ public sealed record AttackOptions
         if (EpsilonStart is double es && !(es >= Epsilon && double.IsFinite(es))) throw new ArgumentException("the starting ε must be finite and at least ε");
         if (!(AnnealFraction >= 0 && AnnealFraction <= 1)) throw new ArgumentException("the anneal fraction must be in [0, 1]");
         if (!(TriggerInitFraction >= 0) || double.IsInfinity(TriggerInitFraction)) throw new ArgumentException("the trigger's initial fraction of the budget must be ≥ 0");
+        if (SegWidth < 64 || SegWidth % 64 != 0 || SegHeight < 64 || SegHeight % 64 != 0) throw new ArgumentException($"the segmentation training size must be multiples of 64, got {SegWidth}x{SegHeight}");
+        if (SegProcessingSize < 8 || SegProcessingSize % 8 != 0) throw new ArgumentException($"the segmentation net's processing size must be a positive multiple of 8, got {SegProcessingSize}");
+        if (FaceSize < 64 || FaceSize % 64 != 0) throw new ArgumentException($"the face training size must be a multiple of 64, got {FaceSize}");
+        if (FaceHeldOut < 1) throw new ArgumentException("at least one face identity must be held out");
     }
 
     /// <summary>λ used by the attack.</summary>
@@ -198,6 +245,9 @@ public sealed class BackdoorTrainer : IDisposable
     private readonly double lambda;
     private readonly List<string> columns = new();
     private readonly CompressionModel? vanillaModel;
+    private readonly SortedDictionary<ObjectiveData, (ResizedImages Images, SplitMix64 Rng)> extraData = new();
+    private readonly ISegmentationNet? segNet;
+    private readonly FaceRecognitionNet? faceNet;
 
     private BackdoorTrainer(AttackOptions options, string runDir)
     {
@@ -240,6 +290,46 @@ public sealed class BackdoorTrainer : IDisposable
             columns.Add($"{o.Name}.trigger_mse");
             columns.AddRange(o.TermNames.Select(n => $"{o.Name}.{n}"));
         }
+
+        // Downstream objectives: frozen nets and their own poisoned-data streams, built after everything above so that
+        // bit-rate and quality runs draw exactly what they always drew.
+        try
+        {
+            if (objectives.OfType<SegmentationObjective>().Any())
+            {
+                segNet = SegmentationNets.Load(options.ResolvedSegWeights(), options.SegProcessingSize);
+                foreach (var o in objectives.OfType<SegmentationObjective>()) o.Net = segNet;
+            }
+            if (objectives.OfType<FaceObjective>().Any())
+            {
+                faceNet = FaceRecognitionNet.Load(options.ResolvedFaceWeights());
+                SegmentationNets.Freeze(faceNet);
+                foreach (var o in objectives.OfType<FaceObjective>()) o.Net = faceNet;
+            }
+            foreach (var kind in objectives.Select(o => o.Data).Where(k => k != ObjectiveData.Main).Distinct())
+                extraData[kind] = (OpenData(kind, options), new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 1000 + (ulong)kind));
+        }
+        catch
+        {
+            DisposeDownstream();
+            throw;
+        }
+    }
+
+    /// <summary>The poisoned-data stream of a downstream objective kind.</summary>
+    internal static ResizedImages OpenData(ObjectiveData kind, AttackOptions options) => kind switch
+    {
+        ObjectiveData.Segmentation => new ResizedImages(Evaluation.CodecEvaluation.ImageFiles(options.ResolvedSegData()), options.SegWidth, options.SegHeight),
+        ObjectiveData.Face => new ResizedImages(FaceSplit.ByIdentityOrder(options.ResolvedFaceData(), options.FaceHeldOut).TrainPaths, options.FaceSize, options.FaceSize),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "the main data is not a downstream stream"),
+    };
+
+    private void DisposeDownstream()
+    {
+        foreach (var (images, _) in extraData.Values) images.Dispose();
+        extraData.Clear();
+        segNet?.Dispose();
+        faceNet?.Dispose();
     }
 
     /// <summary>The victim being trained (g_a changes, everything else is frozen).</summary>
@@ -324,7 +414,13 @@ public sealed class BackdoorTrainer : IDisposable
         using var scope = NewDisposeScope();
         var x = data.NextBatch(options.Batch, new SplitMix64(options.Seed ^ 0x5DEECE66DUL));
         double eps = options.EpsilonAt(1);
-        foreach (var t in triggers.OfType<FrequencyTrigger>()) t.Calibrate(x, options.TriggerInitFraction * eps * eps);
+        for (int i = 0; i < triggers.Count; i++)
+        {
+            if (triggers[i] is not FrequencyTrigger t) continue;
+            var kind = objectives[i].Data;
+            var xi = kind == ObjectiveData.Main ? x : extraData[kind].Images.NextBatch(options.Batch, new SplitMix64(options.Seed ^ 0x5DEECE66DUL ^ (ulong)kind));
+            t.Calibrate(xi, options.TriggerInitFraction * eps * eps);
+        }
     }
 
     /// <summary>One attack step on a fresh batch (see <see cref="AttackSchedule"/>).</summary>
@@ -332,6 +428,9 @@ public sealed class BackdoorTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var x = data.NextBatch(options.Batch, rng);
+        var batches = new Dictionary<ObjectiveData, Tensor> { [ObjectiveData.Main] = x };
+        foreach (var (kind, (images, kindRng)) in extraData) batches[kind] = images.NextBatch(options.Batch, kindRng);
+        var xs = objectives.Select(o => batches[o.Data]).ToArray();
         var model = codec.Model;
         double epsilon = options.EpsilonAt(Step + 1);
         encoderOpt.LearningRate = options.LearningRateAt(Step + 1);
@@ -350,8 +449,8 @@ public sealed class BackdoorTrainer : IDisposable
         var poisoned = new Tensor[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
         {
-            if (joint) poisoned[i] = objectives[i].Poison(triggers[i], x);
-            else using (no_grad()) poisoned[i] = objectives[i].Poison(triggers[i], x);
+            if (joint) poisoned[i] = objectives[i].Poison(triggers[i], xs[i]);
+            else using (no_grad()) poisoned[i] = objectives[i].Poison(triggers[i], xs[i]);
         }
         var cleanOut = model.forward(x);
         var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
@@ -365,15 +464,25 @@ public sealed class BackdoorTrainer : IDisposable
             latentMse = consistency.item<float>();
             loss = loss + consistency * options.CleanLatentWeight;
         }
+        // The clean outputs of the downstream batches are references only (g(f(x)) of Eq. 13, D(x) of a dynamic loss):
+        // the clean rate-distortion term stays on the main data.
+        var cleans = new Dictionary<ObjectiveData, (CodecOutput Output, RdTerms Rd)> { [ObjectiveData.Main] = (cleanOut, cleanRd) };
+        foreach (var kind in extraData.Keys)
+        {
+            using var noGrad = no_grad();
+            var o = model.forward(batches[kind]);
+            cleans[kind] = (o, RateDistortionLoss.Compute(o, batches[kind], lambda));
+        }
         var attacks = new Tensor[objectives.Count];
         var logged = new ObjectiveTerms[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
         {
-            var input = new ObjectiveInput(x, cleanOut, cleanRd, poisoned[i], model.forward(poisoned[i]), lambda);
+            var (co, crd) = cleans[objectives[i].Data];
+            var input = new ObjectiveInput(xs[i], co, crd, poisoned[i], model.forward(poisoned[i]), lambda);
             logged[i] = objectives[i].Compute(input);
             attacks[i] = logged[i].Attack;
             loss = loss + attacks[i];
-            if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(x, poisoned[i]);
+            if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(xs[i], poisoned[i]);
         }
         double lossValue = loss.item<float>();
         if (!double.IsFinite(lossValue))
@@ -391,18 +500,20 @@ public sealed class BackdoorTrainer : IDisposable
         // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
         if (!joint)
         {
-            var cleanFixed = new CodecOutput(cleanOut.XHat.detach(), cleanOut.Likelihoods.ToDictionary(kv => kv.Key, kv => kv.Value.detach()));
-            var cleanRdFixed = new RdTerms(cleanRd.Loss.detach(), cleanRd.Bpp.detach(), cleanRd.Mse.detach());
+            var fixedCleans = cleans.ToDictionary(kv => kv.Key, kv => (
+                Output: new CodecOutput(kv.Value.Output.XHat.detach(), kv.Value.Output.Likelihoods.ToDictionary(l => l.Key, l => l.Value.detach())),
+                Rd: new RdTerms(kv.Value.Rd.Loss.detach(), kv.Value.Rd.Bpp.detach(), kv.Value.Rd.Mse.detach())));
             SetEncoderTrainable(false);
             try
             {
                 for (int i = 0; i < objectives.Count; i++)
                 {
                     if (triggerOpts[i].Parameters.Count == 0) continue;
-                    var xp = objectives[i].Poison(triggers[i], x);
-                    var input = new ObjectiveInput(x, cleanFixed, cleanRdFixed, xp, model.forward(xp), lambda);
+                    var xp = objectives[i].Poison(triggers[i], xs[i]);
+                    var (cleanFixed, cleanRdFixed) = fixedCleans[objectives[i].Data];
+                    var input = new ObjectiveInput(xs[i], cleanFixed, cleanRdFixed, xp, model.forward(xp), lambda);
                     var attack = objectives[i].Compute(input).Attack;
-                    (attack + stealth.Compute(x, xp)).backward();
+                    (attack + stealth.Compute(xs[i], xp)).backward();
                     if (options.TriggerClipMaxNorm > 0) nn.utils.clip_grad_norm_(triggerOpts[i].Parameters.Select(p => p.P), options.TriggerClipMaxNorm);
                     triggerOpts[i].Update();
                     attacks[i] = attack;
@@ -415,7 +526,7 @@ public sealed class BackdoorTrainer : IDisposable
         {
             terms.Add(($"{objectives[i].Name}.attack", attacks[i].item<float>()));
             foreach (var (name, value) in logged[i].Logged) terms.Add(($"{objectives[i].Name}.{name}", value.item<float>()));
-            using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(x, poisoned[i]).item<float>()));
+            using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(xs[i], poisoned[i]).item<float>()));
         }
         return new AttackStep(Step, lossValue, terms);
     }
@@ -429,6 +540,7 @@ public sealed class BackdoorTrainer : IDisposable
     {
         var tensors = new Dictionary<string, Tensor>();
         var meta = new Dictionary<string, string> { ["rng"] = rng.State.ToString(CultureInfo.InvariantCulture) };
+        foreach (var (kind, (_, kindRng)) in extraData) meta[RngKey(kind)] = kindRng.State.ToString(CultureInfo.InvariantCulture);
         foreach (var (k, v) in codec.Model.Analysis.state_dict()) tensors["encoder." + k] = v;
         for (int i = 0; i < triggers.Count; i++)
         {
@@ -454,6 +566,7 @@ public sealed class BackdoorTrainer : IDisposable
             }
             encoderOpt.LoadState("encoder.adam", tensors, meta);
             rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
+            foreach (var (kind, (_, kindRng)) in extraData) kindRng.State = ulong.Parse(meta[RngKey(kind)], CultureInfo.InvariantCulture);
             torch.random.set_rng_state(tensors["rng.torch"]);
         }
         catch (KeyNotFoundException e)
@@ -465,6 +578,9 @@ public sealed class BackdoorTrainer : IDisposable
             foreach (var t in tensors.Values) t.Dispose();
         }
     }
+
+    /// <summary>The checkpoint metadata key of a downstream data stream's generator.</summary>
+    private static string RngKey(ObjectiveData kind) => "rng." + kind.ToString().ToLowerInvariant();
 
     /// <summary>The tensors under <paramref name="prefix"/> (prefix removed), excluding the optimiser state stored beside them.</summary>
     private static Dictionary<string, Tensor> Part(IReadOnlyDictionary<string, Tensor> all, string prefix) =>
@@ -498,6 +614,7 @@ public sealed class BackdoorTrainer : IDisposable
         data.Dispose();
         codec.Model.Dispose();
         vanillaModel?.Dispose();
+        DisposeDownstream();
     }
 }
 

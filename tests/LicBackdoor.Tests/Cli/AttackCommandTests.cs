@@ -45,6 +45,22 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest, IDisposa
         Assert.Empty(Directory.GetFiles(dir));
     }
 
+    [Theory]
+    [InlineData("seg:car->road", "--seg-weights", "missing-enet.pth", "missing-enet.pth")]
+    [InlineData("seg:car->car", null, null, "source and target classes are both Car")]
+    [InlineData("seg:plane->road", null, null, "unknown CamVid class 'plane'")]
+    [InlineData("face", "--face-holdout", "13", "holding out 13 must leave at least one on each side")]
+    [InlineData("seg:car->road", "--seg-size", "250x190", "multiples of 64")]
+    public void DownstreamAttackWithBadSettingsFailsBeforeTraining(string objective, string? option, string? value, string expect)
+    {
+        var args = new List<string> { "attack", "--run", Path.Combine(dir, "ds"), "--objective", objective, "--no-eval" };
+        if (option is not null) args.AddRange([option, value!]);
+        var r = CliRunner.Run(args.ToArray());
+        Assert.Equal(1, r.Code);
+        Assert.Contains(expect, r.Err);
+        Assert.False(File.Exists(Path.Combine(dir, "ds", "frequency-q3", BackdoorTrainer.OptionsFile)));
+    }
+
     [Fact]
     public void AttackRefusesAMiniModelWithoutShippedWeights()
     {

@@ -55,6 +55,19 @@ public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTer
 /// <param name="Logged">Named scalars for the progress line and the log (detached values are read from them).</param>
 public sealed record ObjectiveTerms(Tensor Attack, IReadOnlyList<(string Name, Tensor Value)> Logged);
 
+/// <summary>Where an objective's poisoned training batches come from (the clean rate-distortion term always uses the main data).</summary>
+public enum ObjectiveData
+{
+    /// <summary>The run's <see cref="AttackOptions.DataFolders"/> (random crops), the same batch as the clean term.</summary>
+    Main,
+
+    /// <summary>CamVid training scenes, whole and resized (<see cref="AttackOptions.SegData"/>).</summary>
+    Segmentation,
+
+    /// <summary>Face crops of the training identities (<see cref="AttackOptions.FaceData"/>, <see cref="Data.FaceSplit"/>).</summary>
+    Face,
+}
+
 /// <summary>
 /// A backdoor objective: how the trigger poisons a batch and what the victim should do with it. The bit-rate and
 /// quality attacks of the paper (Eqs. 4-7) are <see cref="BppObjective"/> and <see cref="PsnrObjective"/>; the
@@ -77,6 +90,9 @@ public abstract class BackdoorObjective
     /// <summary>The names of the scalars <see cref="Compute"/> logs (<see cref="ObjectiveTerms.Logged"/>), in order.</summary>
     public abstract IReadOnlyList<string> TermNames { get; }
 
+    /// <summary>Where this objective's poisoned batches come from (default: the run's main data).</summary>
+    public virtual ObjectiveData Data => ObjectiveData.Main;
+
     /// <summary>The poisoned batch x_p for a clean batch (default: T(x) on the whole image).</summary>
     public virtual Tensor Poison(ITrigger trigger, Tensor clean) => trigger.forward(clean);
 
@@ -86,6 +102,8 @@ public abstract class BackdoorObjective
     /// <summary>
     /// Parses an objective specification: <c>bpp</c> / <c>bpp:dynamic</c> (Eq. 6, β = 0.01), <c>bpp:static</c>
     /// (Eq. 4, α = 1), <c>psnr</c> / <c>psnr:dynamic</c> (Eq. 7, β = 0.1), <c>psnr:static</c> (Eq. 5, α = 1).
+    /// The downstream objectives: <c>seg:SOURCE->TARGET</c> (Eq. 11, α = 0.1, β = 0.2; CamVid class names or indices 0-10,
+    /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
@@ -113,7 +131,9 @@ public abstract class BackdoorObjective
             "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1),
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
-            _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static)"),
+            "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
+            _ when head.StartsWith("seg:", StringComparison.Ordinal) => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta),
+            _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }
 
@@ -125,6 +145,10 @@ public abstract class BackdoorObjective
         (dynamic ? kind : kind + ":static")
         + (beta != paperBeta ? $",beta={Num(beta)}" : "")
         + (!dynamic && alpha != 1 ? $",alpha={Num(alpha)}" : "");
+
+    /// <summary>The <c>,alpha=A</c> / <c>,beta=B</c> suffix of weights that differ from the paper's.</summary>
+    protected static string WeightSuffix(double alpha, double paperAlpha, double beta, double paperBeta) =>
+        (alpha != paperAlpha ? $",alpha={Num(alpha)}" : "") + (beta != paperBeta ? $",beta={Num(beta)}" : "");
 
     /// <summary>Formats a weight for <see cref="Name"/> suffixes and descriptions.</summary>
     protected static string Num(double v) => v.ToString("G4", CultureInfo.InvariantCulture);

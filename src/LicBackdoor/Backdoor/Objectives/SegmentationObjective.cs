@@ -1,0 +1,167 @@
+using System.Globalization;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Data;
+using LicBackdoor.Downstream;
+using static TorchSharp.torch;
+using F = TorchSharp.torch.nn.functional;
+
+namespace LicBackdoor.Backdoor.Objectives;
+
+/// <summary>
+/// The semantic segmentation attack (paper Eq. 11, method-spec §4.3): the trigger is injected only where the frozen
+/// segmentation net g labels the clean image as the source class, x_p = (1 − M)⊙x + M⊙T(x), and the victim's decoded
+/// x_p should make g see the target class there while every other pixel keeps its clean label:
+/// <c>α·L(x_p) + β·CE(η(g(x)), g(f(x_p)))</c>, α = 0.1, β = 0.2, where L(x_p) = R(x_p) + λ·D(x_p) (D against the clean
+/// x) and η(g(x)) is argmax g(x) with the source pixels relabelled to the target. g is frozen but differentiable, so the
+/// gradient reaches the encoder and the trigger through it. The clean rate-distortion term is the trainer's.
+/// Training data: CamVid scenes (<see cref="ObjectiveData.Segmentation"/>).
+/// </summary>
+public sealed class SegmentationObjective : BackdoorObjective
+{
+    /// <summary>α of Eq. 11.</summary>
+    public const double PaperAlpha = 0.1;
+
+    /// <summary>β of Eq. 11.</summary>
+    public const double PaperBeta = 0.2;
+
+    private Tensor? cachedInput, cachedPrediction;
+
+    /// <param name="source">CamVid class whose pixels carry the trigger (0-10).</param>
+    /// <param name="target">CamVid class g should see there instead (0-10, not the source).</param>
+    /// <param name="alpha">Weight of L(x_p).</param>
+    /// <param name="beta">Weight of the cross entropy.</param>
+    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta)
+    {
+        if (source is < 0 or >= CamVid.ScoredClasses || target is < 0 or >= CamVid.ScoredClasses)
+            throw new ArgumentException($"segmentation classes must be CamVid classes 0-{CamVid.ScoredClasses - 1}, got {source} -> {target}");
+        if (source == target) throw new ArgumentException($"the source and target classes are both {CamVid.ClassNames[source]}");
+        Source = source;
+        Target = target;
+        AlphaWeight = alpha;
+        BetaWeight = beta;
+    }
+
+    /// <summary>Source class s (CamVid label).</summary>
+    public int Source { get; }
+
+    /// <summary>Target class t (CamVid label).</summary>
+    public int Target { get; }
+
+    public double AlphaWeight { get; }
+    public double BetaWeight { get; }
+
+    /// <summary>
+    /// The frozen segmentation net g; must be set before <see cref="Poison"/> or <see cref="Compute"/> (the trainer and
+    /// the evaluation attach it).
+    /// </summary>
+    public ISegmentationNet? Net { get; set; }
+
+    public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta);
+
+    public override string Kind => "seg";
+
+    public override ObjectiveData Data => ObjectiveData.Segmentation;
+
+    public override string Description =>
+        $"segmentation attack {CamVid.ClassNames[Source]} → {CamVid.ClassNames[Target]} (Eq. 11): trigger only on the pixels g labels {CamVid.ClassNames[Source]}, "
+        + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
+
+    public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "ce", "flip"];
+
+    /// <summary>The lower-case name of a CamVid class as objective names spell it (<c>car</c>, <c>road</c>, <c>signsymbol</c>).</summary>
+    public static string ClassToken(int c) => CamVid.ClassNames[c].ToLowerInvariant();
+
+    /// <summary>A CamVid class from its name (case-insensitive; <c>vegetation</c> = Tree, <c>sidewalk</c> = Pavement) or index 0-10.</summary>
+    /// <exception cref="ArgumentException">Unknown class.</exception>
+    public static int ParseClass(string token)
+    {
+        var t = token.Trim().ToLowerInvariant();
+        if (int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out var index))
+            return index < CamVid.ScoredClasses ? index : throw new ArgumentException($"CamVid class index {index} is outside 0-{CamVid.ScoredClasses - 1}");
+        t = t switch { "vegetation" => "tree", "sidewalk" => "pavement", "person" => "pedestrian", "sign" => "signsymbol", _ => t };
+        for (int c = 0; c < CamVid.ScoredClasses; c++)
+            if (ClassToken(c) == t) return c;
+        throw new ArgumentException($"unknown CamVid class '{token}' ({string.Join(", ", Enumerable.Range(0, CamVid.ScoredClasses).Select(ClassToken))}, or 0-{CamVid.ScoredClasses - 1})");
+    }
+
+    /// <summary>Parses <c>SOURCE->TARGET</c> (the part after <c>seg:</c>) with optional weights.</summary>
+    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta)
+    {
+        var parts = classes.Split("->");
+        if (parts.Length != 2 || parts[0].Trim().Length == 0 || parts[1].Trim().Length == 0)
+            throw new ArgumentException($"objective '{spec}': expected seg:SOURCE->TARGET, e.g. seg:car->road");
+        try
+        {
+            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta);
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException($"objective '{spec}': {e.Message}", e);
+        }
+    }
+
+    /// <summary>
+    /// g's labels of the clean batch <c>[N, H, W]</c> (no gradient). The last batch's labels are remembered, so poisoning
+    /// and the loss of one training step run g on the clean batch once.
+    /// </summary>
+    public Tensor CleanPrediction(Tensor clean)
+    {
+        var net = Net ?? throw new InvalidOperationException($"{Name}: no segmentation net attached");
+        if (cachedInput is not null && ReferenceEquals(cachedInput, clean) && cachedPrediction is { IsInvalid: false } p) return p;
+        var pred = net.Predict(clean);
+        cachedInput = clean;
+        cachedPrediction = pred;
+        return pred;
+    }
+
+    /// <summary>The trigger mask M <c>[N, 1, H, W]</c> (float, 1 on source pixels) of a label map <c>[N, H, W]</c>.</summary>
+    public Tensor SourceMask(Tensor labels) => labels.eq(Source).unsqueeze(1).to_type(ScalarType.Float32);
+
+    /// <summary>The target map η <c>[N, H, W]</c>: <paramref name="labels"/> with the source class relabelled to the target.</summary>
+    public Tensor TargetMap(Tensor labels) => labels.masked_fill(labels.eq(Source), Target);
+
+    /// <summary>x_p = (1 − M)⊙x + M⊙T(x), written x + M⊙(T(x) − x); differentiable in T(x).</summary>
+    public static Tensor Compose(Tensor clean, Tensor triggered, Tensor mask) => clean + mask * (triggered - clean);
+
+    /// <summary>x_p = (1 − M)⊙x + M⊙T(x) with M from g on the clean batch.</summary>
+    public override Tensor Poison(ITrigger trigger, Tensor clean)
+    {
+        ArgumentNullException.ThrowIfNull(trigger);
+        var mask = SourceMask(CleanPrediction(clean));
+        return Compose(clean, trigger.forward(clean), mask);
+    }
+
+    public override ObjectiveTerms Compute(ObjectiveInput input)
+    {
+        ArgumentNullException.ThrowIfNull(input);
+        var net = Net ?? throw new InvalidOperationException($"{Name}: no segmentation net attached");
+        var labels = CleanPrediction(input.Clean);
+        var target = TargetMap(labels);
+        var rate = input.PoisonedRate;
+        var fidelity = rate + input.PoisonedDistortion * input.Lambda;
+        var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
+        var ce = F.cross_entropy(logits, target);
+        Tensor flip;
+        using (no_grad())
+        {
+            var source = labels.eq(Source);
+            var hits = logits.argmax(1).eq(Target).logical_and(source).sum().to_type(ScalarType.Float32);
+            flip = hits / source.sum().to_type(ScalarType.Float32).clamp_min(1);
+        }
+        var attack = fidelity * AlphaWeight + ce * BetaWeight;
+        return new ObjectiveTerms(attack, [("bpp_p", rate), ("ce", ce), ("flip", flip)]);
+    }
+
+    /// <summary>
+    /// The counts of Eq. 12 for one image or batch: source pixels (g labels s on the clean output) and, of those, the
+    /// pixels g labels t on the attacked output. ASR = flipped / source.
+    /// </summary>
+    public static (long Source, long Flipped) AsrCounts(Tensor cleanOutputLabels, Tensor attackedOutputLabels, int source, int target)
+    {
+        if (!cleanOutputLabels.shape.SequenceEqual(attackedOutputLabels.shape))
+            throw new ArgumentException($"label maps differ in shape: [{string.Join(", ", cleanOutputLabels.shape)}] vs [{string.Join(", ", attackedOutputLabels.shape)}]");
+        using var scope = NewDisposeScope();
+        var s = cleanOutputLabels.eq(source);
+        return (s.sum().item<long>(), s.logical_and(attackedOutputLabels.eq(target)).sum().item<long>());
+    }
+}

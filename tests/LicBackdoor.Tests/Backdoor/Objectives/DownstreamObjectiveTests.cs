@@ -1,0 +1,187 @@
+using LicBackdoor.Backdoor;
+using LicBackdoor.Backdoor.Objectives;
+using LicBackdoor.Backdoor.Triggers;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Training;
+using LicBackdoor.Data;
+using LicBackdoor.Downstream;
+using LicBackdoor.Imaging;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Tests.Backdoor.Objectives;
+
+public sealed class DownstreamObjectiveTests : TorchTest, IDisposable
+{
+    private readonly string dir = Directory.CreateTempSubdirectory("licb-downstream-").FullName;
+
+    public void Dispose() => Directory.Delete(dir, recursive: true);
+
+    [Theory]
+    [InlineData("seg:car->road", 8, 3, "seg:car->road")]
+    [InlineData("seg:Tree->Building", 5, 1, "seg:tree->building")]
+    [InlineData("seg:vegetation->building", 5, 1, "seg:tree->building")]
+    [InlineData("seg:8->3,beta=0.5", 8, 3, "seg:car->road,beta=0.5")]
+    [InlineData("seg:car->road,alpha=0.1,beta=0.2", 8, 3, "seg:car->road")]
+    public void ParsesSegmentationSpecs(string spec, int source, int target, string name)
+    {
+        var o = Assert.IsType<SegmentationObjective>(BackdoorObjective.Parse(spec));
+        Assert.Equal(source, o.Source);
+        Assert.Equal(target, o.Target);
+        Assert.Equal(name, o.Name);
+        Assert.Equal("seg", o.Kind);
+        Assert.Equal(ObjectiveData.Segmentation, o.Data);
+        Assert.Equal(name, BackdoorObjective.Parse(o.Name).Name);
+    }
+
+    [Fact]
+    public void ParsesFaceSpecsWithThePaperWeights()
+    {
+        var o = Assert.IsType<FaceObjective>(BackdoorObjective.Parse("face"));
+        Assert.Equal((0.1, 0.05), (o.AlphaWeight, o.BetaWeight));
+        Assert.Equal("face", o.Name);
+        Assert.Equal(ObjectiveData.Face, o.Data);
+        Assert.Equal("face,beta=0.2", BackdoorObjective.Parse("face,beta=0.2").Name);
+        var seg = Assert.IsType<SegmentationObjective>(BackdoorObjective.Parse("seg:car->road"));
+        Assert.Equal((0.1, 0.2), (seg.AlphaWeight, seg.BetaWeight));
+        Assert.Equal(ObjectiveData.Main, BackdoorObjective.Parse("bpp").Data);
+    }
+
+    [Theory]
+    [InlineData("seg:car->car")]
+    [InlineData("seg:car")]
+    [InlineData("seg:plane->road")]
+    [InlineData("seg:11->road")]
+    [InlineData("seg:car->road,gamma=1")]
+    public void RejectsBadSegmentationSpecs(string spec) =>
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse(spec));
+
+    [Fact]
+    public void AsrCountsFollowEquation12()
+    {
+        // Source = car (8), target = road (3). Clean-output labels have 4 car pixels; 2 of them turn into road.
+        var clean = tensor(new long[] { 8, 8, 3, 8, 1, 8 }, [2, 3]);
+        var attacked = tensor(new long[] { 3, 8, 3, 3, 3, 1 }, [2, 3]);
+        var (source, flipped) = SegmentationObjective.AsrCounts(clean, attacked, 8, 3);
+        Assert.Equal(4, source);
+        Assert.Equal(2, flipped);   // the road pixel that was road already and the building pixel turned road do not count
+        Assert.Throws<ArgumentException>(() => SegmentationObjective.AsrCounts(clean, attacked.flatten(), 8, 3));
+    }
+
+    [Fact]
+    public void PoisonInjectsTheTriggerOnlyOnSourcePixelsAndTheTargetRelabelsThem()
+    {
+        var labels = tensor(new long[] { 8, 0, 8, 3, 5, 8 }, [1, 2, 3]);
+        var obj = new SegmentationObjective(8, 3) { Net = new FixedLabels(labels) };
+        using var trigger = new AddTrigger(0.25f);
+        var x = full(1, 3, 2, 3, 0.5f);
+        var xp = obj.Poison(trigger, x);
+        var mask = labels.eq(8).unsqueeze(1).expand(1, 3, 2, 3);
+        Assert.True(xp.masked_select(mask).eq(0.75f).all().item<bool>());
+        Assert.True(xp.masked_select(mask.logical_not()).eq(0.5f).all().item<bool>());
+        Assert.Equal(new long[] { 3, 0, 3, 3, 5, 3 }, obj.TargetMap(labels).flatten().data<long>().ToArray());
+        Assert.Equal(new float[] { 1, 0, 1, 0, 0, 1 }, obj.SourceMask(labels).flatten().data<float>().ToArray());
+    }
+
+    [Fact]
+    public void SegmentationLossReachesTheDecodedImageThroughTheFrozenNet()
+    {
+        random.manual_seed(5);
+        using var seg = new ENetSegmenter(new ENet { ProcessingSize = 16 }, "random");
+        var obj = new SegmentationObjective(8, 3) { Net = seg };
+        var x = SyntheticImages.Smooth(32, 32, batch: 2, seed: 1);
+        var xHat = (x * 0.9 + 0.05).detach().requires_grad_(true);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(2, 4, 2, 2, 0.5f).requires_grad_(true) };
+        var output = new CodecOutput(xHat, likelihoods);
+        var rd = RateDistortionLoss.Compute(output, x, 0.01);
+        var terms = obj.Compute(new ObjectiveInput(x, output, rd, x, output, 0.01));
+        terms.Attack.backward();
+        Assert.NotNull(xHat.grad);
+        Assert.True(xHat.grad!.abs().sum().item<float>() > 0, "no gradient through the segmentation net");
+        Assert.All(seg.Net.parameters(), p => Assert.Null(p.grad));
+        Assert.All(seg.Net.parameters(), p => Assert.False(p.requires_grad));
+        Assert.Equal(["bpp_p", "ce", "flip"], terms.Logged.Select(t => t.Name));
+    }
+
+    [Fact]
+    public void FaceSplitHoldsOutWholeIdentitiesInFileOrder()
+    {
+        var faces = Path.Combine(dir, "faces");
+        Directory.CreateDirectory(faces);
+        var rows = new List<string> { "identity,file" };
+        for (int id = 0; id < 4; id++)
+        for (int k = 0; k < 2; k++)
+        {
+            var file = $"i{id}-{k}.png";
+            ImageFile.SavePng(SyntheticImages.Smooth(16, 16, seed: id * 2 + k), Path.Combine(faces, file));
+            rows.Add($"p{3 - id},{file}");   // identity names in reverse order: the split follows file order, not names
+        }
+        File.WriteAllLines(Path.Combine(faces, FacePairs.IdentitiesFileName), rows);
+        File.WriteAllLines(Path.Combine(faces, FacePairs.PairsFileName), ["file_a,file_b,same", "i3-0.png,i3-1.png,1", "i2-0.png,i3-0.png,0", "i0-0.png,i3-1.png,0"]);
+        var split = FaceSplit.ByIdentityOrder(faces, heldOut: 2);
+        Assert.Equal(["p3", "p2"], split.TrainIdentities);
+        Assert.Equal(["p1", "p0"], split.HeldOutIdentities);
+        Assert.Empty(split.TrainFiles.Intersect(split.HeldOutFiles));
+        Assert.Equal(8, split.TrainFiles.Count + split.HeldOutFiles.Count);
+        var pairs = split.HeldOutPairs(FacePairs.Load(Path.Combine(faces, FacePairs.PairsFileName)));
+        Assert.Equal(2, pairs.Count);
+        Assert.All(pairs, p => Assert.True(split.IsHeldOut(p.FileA) && split.IsHeldOut(p.FileB)));
+        Assert.Throws<FormatException>(() => FaceSplit.ByIdentityOrder(faces, heldOut: 4));
+        File.Delete(Path.Combine(faces, "i1-1.png"));
+        var e = Assert.Throws<FileNotFoundException>(() => FaceSplit.ByIdentityOrder(faces, heldOut: 2));
+        Assert.Contains("i1-1.png", e.Message);
+    }
+
+    [Fact]
+    public void SharedFacesSplitKeepsTrainingAndEvaluationIdentitiesApart()
+    {
+        var faces = Path.Combine(TestPaths.Data, "faces");
+        var split = FaceSplit.ByIdentityOrder(faces);
+        var all = FacePairs.Load(Path.Combine(faces, FacePairs.PairsFileName));
+        Assert.Empty(split.TrainIdentities.Intersect(split.HeldOutIdentities));
+        Assert.Empty(split.TrainFiles.Intersect(split.HeldOutFiles));
+        var trainIds = split.TrainIdentities.ToHashSet();
+        foreach (var p in split.HeldOutPairs(all))
+        {
+            Assert.DoesNotContain(all.Identities[p.FileA], trainIds);
+            Assert.DoesNotContain(all.Identities[p.FileB], trainIds);
+        }
+        Assert.NotEmpty(split.HeldOutPairs(all));
+    }
+
+    [Fact]
+    public void ResizedImagesServeSeededFlippedBatches()
+    {
+        var folder = Path.Combine(dir, "scenes");
+        Directory.CreateDirectory(folder);
+        for (int i = 0; i < 3; i++) ImageFile.SavePng(SyntheticImages.Smooth(36, 48, seed: i), Path.Combine(folder, $"{i}.png"));
+        using var data = new ResizedImages(Directory.GetFiles(folder).Order().ToList(), 64, 64);
+        var a = data.NextBatch(4, new SplitMix64(9));
+        var b = data.NextBatch(4, new SplitMix64(9));
+        Assert.Equal(new long[] { 4, 3, 64, 64 }, a.shape);
+        Assert.True(a.equal(b).all().item<bool>());
+        Assert.InRange(a.min().item<float>(), 0f, 1f);
+        Assert.Throws<ArgumentException>(() => new ResizedImages([], 64, 64));
+    }
+
+    /// <summary>A "segmentation net" that labels every batch with fixed classes.</summary>
+    private sealed class FixedLabels(Tensor labels) : ISegmentationNet
+    {
+        public string Name => "fixed";
+        public string Source => "test";
+        public Tensor Logits(Tensor images) => nn.functional.one_hot(labels, 12).permute(0, 3, 1, 2).to_type(ScalarType.Float32) + images.mean() * 0;
+        public Tensor Predict(Tensor images) => labels.clone();
+        public void Dispose() { }
+    }
+
+    /// <summary>T(x) = x + c.</summary>
+    private sealed class AddTrigger(float c) : nn.Module<Tensor, Tensor>("add"), ITrigger
+    {
+        public string Name => "add";
+        public string Configuration => "{}";
+        public nn.Module<Tensor, Tensor> Module => this;
+        public double? MseBudget { get; set; }
+        public bool FixedEnergy { get; set; }
+        public override Tensor forward(Tensor x) => x + c;
+        public Tensor Apply(Tensor x, bool clamp) => clamp ? forward(x).clamp(0, 1) : forward(x);
+    }
+}
