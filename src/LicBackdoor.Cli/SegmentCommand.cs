@@ -30,9 +30,10 @@ internal static class SegmentCommand
         var split = new Option<string>("--split") { Description = "CamVid split for --eval", DefaultValueFactory = _ => "test" };
         var limit = new Option<int?>("--limit") { Description = "with --eval: only the first N images" };
         var json = new Option<string?>("--json") { Description = "with --eval: also write the report as JSON to this file" };
+        var inputScale = new Option<double?>("--input-scale") { Description = "override the scale a trained net resizes images by (weights with a scaled preprocessing only; default: the recorded one)" };
         var cmd = new Command("segment", "semantic segmentation (CamVid classes): a class map for one image, --eval on CamVid, or 'train' a net")
         {
-            image, labels, color, weights, eval, split, limit, json,
+            image, labels, color, weights, eval, split, limit, json, inputScale,
         };
         cmd.Subcommands.Add(SegmentTrainCommand.Build());
         cmd.SetAction(p => Cli.Guard(p, () =>
@@ -43,20 +44,37 @@ internal static class SegmentCommand
             {
                 if (p.GetValue(image) is not null) throw new ArgumentException("--eval takes no IMAGE argument");
                 if (p.GetValue(limit) is < 1) throw new ArgumentException("--limit must be at least 1");
-                return Evaluate(weightsPath, CamVid.Open(p.GetValue(split)!, dataRoot), p.GetValue(limit), p.GetValue(json));
+                return Evaluate(weightsPath, CamVid.Open(p.GetValue(split)!, dataRoot), p.GetValue(limit), p.GetValue(json), p.GetValue(inputScale));
             }
             var input = p.GetValue(image) ?? throw new ArgumentException("give an IMAGE to segment (or --eval)");
             var labelsPath = p.GetValue(labels);
             var colorPath = p.GetValue(color);
             if (labelsPath is null) throw new ArgumentException("--labels OUT.png is required when segmenting an image");
-            return Segment(weightsPath, input, labelsPath, colorPath);
+            return Segment(weightsPath, input, labelsPath, colorPath, p.GetValue(inputScale));
         }));
         return cmd;
     }
 
-    private static int Segment(string weightsPath, string input, string labelsPath, string? colorPath)
+    /// <summary>Opens the weights, with the input scale overridden when asked.</summary>
+    private static SegmentationNet Open(string weightsPath, double? inputScale)
     {
-        using var net = SegmentationNets.FromFile(weightsPath);
+        var net = SegmentationNets.FromFile(weightsPath);
+        if (inputScale is double scale)
+        {
+            if (net.Preprocessing.Width is not null)
+            {
+                var message = $"--input-scale: {weightsPath} uses a fixed input size ({net.Preprocessing}), not a scale";
+                net.Dispose();
+                throw new ArgumentException(message);
+            }
+            net.Preprocessing = net.Preprocessing with { Scale = scale };
+        }
+        return net;
+    }
+
+    private static int Segment(string weightsPath, string input, string labelsPath, string? colorPath, double? inputScale)
+    {
+        using var net = Open(weightsPath, inputScale);
         using var scope = NewDisposeScope();
         var x = ImageFile.Load(input);
         int h = (int)x.shape[2], w = (int)x.shape[3];
@@ -73,9 +91,9 @@ internal static class SegmentCommand
         return 0;
     }
 
-    private static int Evaluate(string weightsPath, CamVid data, int? limit, string? jsonPath)
+    private static int Evaluate(string weightsPath, CamVid data, int? limit, string? jsonPath, double? inputScale)
     {
-        using var net = SegmentationNets.FromFile(weightsPath);
+        using var net = Open(weightsPath, inputScale);
         string name = net is ENet ? "ENet" : "SegResNet";
         // A console on the current Console.Out (AnsiConsole's shared one keeps the writer it first saw).
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Out) });

@@ -34,6 +34,9 @@ public sealed class SegmentTrainCommandTests : TorchTest, IDisposable
         Assert.Contains(arch == "enet" ? "ENet" : "SegResNet", r.Out);
         Assert.Contains("mIoU", r.Out);
         Assert.True(File.Exists(json));
+        r = CliRunner.Run(["segment", "--eval", "--weights", Path.Combine(run, "model.safetensors"), "--input-scale", "0.5", .. common]);
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("scale 0.5", r.Out);
         var png = Path.Combine(dir, "labels.png");
         var image = Directory.GetFiles(Path.Combine(data, "camvid", "test")).First();
         r = CliRunner.Run(["segment", image, "--labels", png, "--weights", Path.Combine(run, "model.safetensors"), .. common]);
