@@ -1,3 +1,5 @@
+using LicBackdoor.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
 
@@ -47,7 +49,7 @@ public sealed class CamVidTrainingSet : IDisposable
                 throw new ArgumentException($"{s.LabelPath}: labels are {labels.shape[1]}x{labels.shape[0]} but the image {s.ImagePath} is {image.shape[3]}x{image.shape[2]}");
             var counts = bincount(labels.flatten(), minlength: histogram.Length).data<long>().ToArray();
             for (int c = 0; c < histogram.Length; c++) histogram[c] += counts[c];
-            items.Add((image[0].mul(255).round_().to_type(ScalarType.Byte).MoveToOuterDisposeScope(),
+            items.Add((image[0].mul(KeptScalars.GreyLevels).round_().to_type(ScalarType.Byte).MoveToOuterDisposeScope(),
                        labels.to_type(ScalarType.Byte).MoveToOuterDisposeScope()));
         }
         Histogram = histogram;
@@ -84,11 +86,11 @@ public sealed class CamVidTrainingSet : IDisposable
         long h = item.Image.shape[1], w = item.Image.shape[2];
         double scale = aug.ScaleMin == aug.ScaleMax ? aug.ScaleMin : rng.NextDouble(aug.ScaleMin, aug.ScaleMax);
         long sh = Math.Max(1, (long)Math.Round(h * scale)), sw = Math.Max(1, (long)Math.Round(w * scale));
-        var x = item.Image.to_type(ScalarType.Float32).div_(255).unsqueeze(0);
+        var x = item.Image.to_type(ScalarType.Float32).div_(KeptScalars.GreyLevels).unsqueeze(0);
         var y = item.Labels.unsqueeze(0).unsqueeze(0).to_type(ScalarType.Float32);
         if (sh != h || sw != w)
         {
-            x = F.interpolate(x, [sh, sw], mode: InterpolationMode.Bilinear, align_corners: false).clamp_(0, 1);
+            x = F.interpolate(x, [sh, sw], mode: InterpolationMode.Bilinear, align_corners: false).clamp_(KeptScalars.Zero, KeptScalars.One);
             y = F.interpolate(y, [sh, sw], mode: InterpolationMode.Nearest);
         }
         long ch = aug.CropHeight, cw = aug.CropWidth;
@@ -112,17 +114,22 @@ public sealed class CamVidTrainingSet : IDisposable
         {
             double j = aug.Jitter;
             double brightness = rng.NextDouble(1 - j, 1 + j), contrast = rng.NextDouble(1 - j, 1 + j), saturation = rng.NextDouble(1 - j, 1 + j);
-            x = x * (float)brightness;
+            using var b = ((float)brightness).ToScalar();
+            using var c = ((float)contrast).ToScalar();
+            using var s = ((float)saturation).ToScalar();
+            x = x * b;
             var grey = Grey(x);
-            x = (x - grey.mean()) * (float)contrast + grey.mean();
+            x = (x - grey.mean()) * c + grey.mean();
             grey = Grey(x);
-            x = ((x - grey) * (float)saturation + grey).clamp(0, 1);
+            x = ((x - grey) * s + grey).clamp(KeptScalars.Zero, KeptScalars.One);
         }
         return (x[0].contiguous(), y[0, 0].to_type(ScalarType.Int64));
     }
 
     /// <summary>ITU-R BT.601 luma of <c>[1, 3, H, W]</c>, as <c>[1, 1, H, W]</c>.</summary>
-    private static Tensor Grey(Tensor x) => (x[.., 0..1] * 0.299f) + (x[.., 1..2] * 0.587f) + (x[.., 2..3] * 0.114f);
+    private static Tensor Grey(Tensor x) => (x[.., 0..1] * LumaR) + (x[.., 1..2] * LumaG) + (x[.., 2..3] * LumaB);
+
+    private static readonly Scalar LumaR = 0.299f.ToScalar(), LumaG = 0.587f.ToScalar(), LumaB = 0.114f.ToScalar();
 
     public void Dispose()
     {

@@ -18,7 +18,7 @@ namespace LicBackdoor.Downstream;
 /// Input <c>[N, 3, H, W]</c> of any size ≥ 1, normalised as its <see cref="SegmentationNet.Preprocessing"/>
 /// says (ImageNet mean/std for the nets trained here); output logits <c>[N, 12, H, W]</c>. Widths with
 /// <c>width = w</c>: stem w, stages 1.5w, 3w, 5w, 8w, decoder 2w (the default w = 32 gives 48/96/160/256 and a
-/// 64-channel decoder, 2.9 M parameters). Convolutions use He-normal (fan-out) initialisation, and each
+/// 64-channel decoder, 3.5 M parameters). Convolutions use He-normal (fan-out) initialisation, and each
 /// block's last BatchNorm starts at γ = 0 so every residual block starts as the identity (Goyal et al. 2017).
 /// </remarks>
 public sealed class SegResNet : SegmentationNet

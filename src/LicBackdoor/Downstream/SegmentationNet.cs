@@ -1,4 +1,5 @@
 using System.Globalization;
+using LicBackdoor.Runtime;
 using LicBackdoor.Weights;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -181,8 +182,8 @@ public abstract class SegmentationNet : nn.Module<Tensor, Tensor>
         var (ih, iw) = Preprocessing.InputSize(images.shape[2], images.shape[3]);
         var x = ih == images.shape[2] && iw == images.shape[3] ? images
             : F.interpolate(images, [ih, iw], mode: InterpolationMode.Bilinear, align_corners: false);
-        x = x * 255f;
-        if (roundInput) x = x.round().clamp(0, 255);
+        x = x * KeptScalars.GreyLevels;
+        if (roundInput) x = x.round().clamp(KeptScalars.Zero, KeptScalars.GreyLevels);
         return Preprocessing.Normalize(x).MoveToOuterDisposeScope();
     }
 

@@ -60,5 +60,7 @@ public sealed class SegResNetTests : TorchTest, IDisposable
         Assert.Equal("12", meta["licb.segresnet.width"]);
         using var loaded = SegmentationNets.FromFile(path);
         Assert.Equal(12, Assert.IsType<SegResNet>(loaded).Width);
+        using var standard = new SegResNet();
+        Assert.InRange(standard.parameters().Sum(p => p.numel()), 3_400_000, 3_700_000);   // the size the docs give
     }
 }

@@ -3,6 +3,7 @@ using System.Text.Json;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Data;
 using LicBackdoor.Evaluation;
+using LicBackdoor.Runtime;
 using LicBackdoor.Weights;
 using static TorchSharp.torch;
 using F = TorchSharp.torch.nn.functional;
@@ -270,7 +271,7 @@ public sealed class SegmentationTrainer : IDisposable
         adam.LearningRate = lr;
         var (images, labels) = data.NextBatch(options.Batch, options.Augmentation, rng);
         adam.ZeroGrad();
-        var input = net.Preprocessing.Normalize(images * 255f);
+        var input = net.Preprocessing.Normalize(images * KeptScalars.GreyLevels);
         var loss = Loss(net.forward(input), labels, classWeights);
         loss.backward();
         adam.Update();
