@@ -22,7 +22,9 @@ public sealed record SegmentationTrainOptions
     /// <summary>The data root holding <c>camvid/</c> (full path).</summary>
     public required string DataRoot { get; init; }
 
-    public int Steps { get; init; } = 20000;
+    /// <summary>Total steps (the recommended ENet run; SegResNet needs about half).</summary>
+    public int Steps { get; init; } = 12000;
+
     public int Batch { get; init; } = 8;
 
     /// <summary>Training crop width (a multiple of the architecture's size multiple: 8 for ENet).</summary>
