@@ -1,4 +1,5 @@
 using LicBackdoor.Imaging;
+using LicBackdoor.Runtime;
 using static TorchSharp.torch;
 
 namespace LicBackdoor.Data;
@@ -89,7 +90,7 @@ public sealed class CamVid
     {
         using var scope = NewDisposeScope();
         var grey = ImageFile.Load(path, applyExifOrientation: false)[0, 0];
-        var labels = grey.mul(255f).round().to_type(ScalarType.Int64);
+        var labels = grey.mul(KeptScalars.GreyLevels).round().to_type(ScalarType.Int64);
         long max = labels.max().item<long>();
         if (max > VoidClass)
             throw new ImageFormatException(path, $"holds label value {max}; CamVid labels are 0..{VoidClass}");

@@ -26,6 +26,12 @@ public sealed class SplitMix64
         return (int)(NextUInt64() % (ulong)maxExclusive);
     }
 
+    /// <summary>Uniform double in [0, 1) (the top 53 bits).</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform double in [<paramref name="min"/>, <paramref name="max"/>).</summary>
+    public double NextDouble(double min, double max) => min + (max - min) * NextDouble();
+
     /// <summary>A fair coin.</summary>
     public bool NextBool() => (NextUInt64() >> 63) != 0;
 }

@@ -13,36 +13,43 @@ namespace LicBackdoor.Downstream;
 /// segmentation attack (§3, with CamVid in place of Cityscapes).
 /// </summary>
 /// <remarks>
-/// <para><see cref="forward"/> takes the raw network input: <c>[N, 3, H, W]</c> RGB in <b>0..255</b> (no
-/// normalisation), H and W multiples of 8, and returns logits <c>[N, 12, H, W]</c>; channel k is CamVid
-/// label k (11 = void). <see cref="Logits"/> and <see cref="Predict"/> take images in [0, 1] at any size
-/// and do the preprocessing of the original code inside (resize to 512 × 512, scale to 0..255), then
-/// resize the logits back (downstream-spec A2, A8).</para>
+/// <para><see cref="forward"/> takes the raw network input: <c>[N, 3, H, W]</c>, H and W multiples of 8, and
+/// returns logits <c>[N, 12, H, W]</c>; channel k is CamVid label k (11 = void). For the published checkpoint
+/// that input is RGB in <b>0..255</b> (no normalisation); nets trained here record their own preprocessing
+/// (<see cref="SegmentationPreprocessing"/>) in their weights. <see cref="SegmentationNet.Logits"/> and
+/// <see cref="SegmentationNet.Predict"/> take images in [0, 1] at any size and do the preprocessing inside
+/// (for the published weights: resize to 512 × 512, scale to 0..255), then resize the logits back
+/// (downstream-spec A2, A8).</para>
 /// <para>Every block's single PReLU is registered under the four names of the original
 /// (<c>activation</c>, <c>activation1/2/3</c>), so the state dict has the original's keys; a checkpoint
 /// whose four aliases differ is refused.</para>
 /// </remarks>
-public sealed class ENet : nn.Module<Tensor, Tensor>
+public sealed class ENet : SegmentationNet
 {
-    /// <summary>Output channels: CamVid's 11 classes plus void.</summary>
-    public const int NumClasses = 12;
+    /// <summary>The <c>licb.model</c> name of ENet weights.</summary>
+    public const string ModelName = "enet-camvid";
 
     /// <summary>The side of the square the original resizes every image to (downstream-spec A2).</summary>
     public const int InputSize = 512;
 
-    private readonly int processingSize = InputSize;
-
     /// <summary>
-    /// The square size <see cref="Logits"/> and <see cref="Predict"/> resize images to: <see cref="InputSize"/>
-    /// (512) as the original code does, which the published checkpoint and its reference scores assume.
-    /// A smaller multiple of 8 is faster (tests, quick experiments) but changes the results.
+    /// The square size the published preprocessing resizes images to: <see cref="InputSize"/> (512) as the
+    /// original code does, which the published checkpoint and its reference scores assume. A smaller multiple
+    /// of 8 is faster (tests, quick experiments) but changes the results. Setting it selects the published
+    /// preprocessing at that size; 0 when the preprocessing has no fixed square size.
     /// </summary>
     public int ProcessingSize
     {
-        get => processingSize;
-        init => processingSize = value >= 8 && value % 8 == 0 ? value
+        get => Preprocessing.Width is int w && Preprocessing.Height == w ? w : 0;
+        init => Preprocessing = value >= 8 && value % 8 == 0 ? SegmentationPreprocessing.Published(value)
             : throw new ArgumentOutOfRangeException(nameof(ProcessingSize), value, "must be a positive multiple of 8");
     }
+
+    /// <inheritdoc/>
+    public override string Architecture => ModelName;
+
+    /// <inheritdoc/>
+    public override int SizeMultiple => 8;
 
     private readonly InitialBlock initial;
     private readonly Bottleneck b10, b11, b12, b13, b14;
@@ -52,7 +59,7 @@ public sealed class ENet : nn.Module<Tensor, Tensor>
     private readonly ConvTranspose2d fullconv;
 
     /// <summary>A fresh ENet with PyTorch's default initialisation (seed the global generator for determinism).</summary>
-    public ENet() : base(nameof(ENet))
+    public ENet() : base(nameof(ENet), SegmentationPreprocessing.Published())
     {
         initial = new InitialBlock();
         b10 = Bottleneck.Regular(16, 64, down: true, dropout: 0.01);
@@ -96,52 +103,31 @@ public sealed class ENet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>
-    /// Logits <c>[N, 12, H, W]</c> for images <c>[N, 3, H, W]</c> in [0, 1] of any size: resized bilinearly
-    /// (align_corners = false) to 512 × 512 (<see cref="ProcessingSize"/>), scaled to 0..255, run through the net, and the logits resized
-    /// bilinearly back to H × W. Differentiable end to end (the attacks back-propagate through it).
-    /// </summary>
-    /// <param name="images">Images in [0, 1].</param>
-    /// <param name="roundInput">
-    /// Round the resized input to whole grey levels (clamped to 0..255), as the original code's uint8 image
-    /// does. That is the exact evaluation path (<see cref="Predict"/>), but rounding has zero gradient, so
-    /// the default (false) skips it; the two differ by at most half a grey level per input value.
-    /// </param>
-    public Tensor Logits(Tensor images, bool roundInput = false)
-    {
-        if (images.dim() != 4 || images.shape[1] != 3)
-            throw new ArgumentException($"expected images [N, 3, H, W], got [{string.Join(", ", images.shape)}]", nameof(images));
-        long h = images.shape[2], w = images.shape[3];
-        using var scope = NewDisposeScope();
-        var x = F.interpolate(images, [ProcessingSize, ProcessingSize], mode: InterpolationMode.Bilinear, align_corners: false) * 255f;
-        if (roundInput) x = x.round().clamp(0, 255);
-        var logits = forward(x);
-        if (h != ProcessingSize || w != ProcessingSize)
-            logits = F.interpolate(logits, [h, w], mode: InterpolationMode.Bilinear, align_corners: false);
-        return logits.MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
-    /// Class indices <c>[N, H, W]</c> (int64, 0..11) for images <c>[N, 3, H, W]</c> in [0, 1]: the exact
-    /// evaluation path (rounded input, no gradient), argmax of <see cref="Logits"/>. The net's current mode
-    /// is used: call <c>eval()</c> first (<see cref="FromFile"/> returns the net in eval mode).
-    /// </summary>
-    public Tensor Predict(Tensor images)
-    {
-        using var _ = no_grad();
-        using var scope = NewDisposeScope();
-        return Logits(images, roundInput: true).argmax(1).MoveToOuterDisposeScope();
-    }
-
-    /// <summary>
     /// Loads weights into this net: a PyTorch checkpoint (zip or legacy <c>torch.save</c>, e.g. the published
     /// <c>enet-camvid.pth</c> holding <c>{'state_dict': ...}</c>) or a safetensors file written by
-    /// <see cref="Save"/>. The load is strict: every one of the 632 keys must be present with its shape, and
+    /// <see cref="SegmentationNet.Save"/>. The load is strict: every one of the 632 keys must be present with its shape, and
     /// nothing else; the four PReLU aliases of a block must agree.
     /// </summary>
     /// <exception cref="CheckpointFormatException">The file is unreadable or does not fit.</exception>
     public ENet LoadWeights(string path)
     {
-        var sd = TorchCheckpoint.IsTorchCheckpoint(path) ? TorchCheckpoint.LoadStateDict(path) : Safetensors.Load(path).Tensors;
+        Dictionary<string, Tensor> sd;
+        if (TorchCheckpoint.IsTorchCheckpoint(path)) sd = TorchCheckpoint.LoadStateDict(path);
+        else
+        {
+            (sd, var meta) = Safetensors.Load(path);
+            try
+            {
+                if (meta.TryGetValue("licb.model", out var model) && model != ModelName)
+                    throw new CheckpointFormatException($"{path}: holds a '{model}' net, not ENet", path);
+                if (SegmentationPreprocessing.FromMetadata(meta, path) is { } pre) Preprocessing = pre;
+            }
+            catch
+            {
+                foreach (var t in sd.Values) t.Dispose();
+                throw;
+            }
+        }
         try
         {
             LoadStateDict(sd, path);
@@ -154,7 +140,7 @@ public sealed class ENet : nn.Module<Tensor, Tensor>
     }
 
     /// <summary>Strict load of a state dict in the ntkhoa95 layout; <paramref name="fileName"/> is named in errors.</summary>
-    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> sd, string fileName)
+    public override void LoadStateDict(IReadOnlyDictionary<string, Tensor> sd, string fileName)
     {
         foreach (var (name, module) in named_modules())
         {
@@ -168,10 +154,11 @@ public sealed class ENet : nn.Module<Tensor, Tensor>
         StateDict.Load(this, sd, fileName);
     }
 
-    /// <summary>Saves the state dict (the original's 632 keys) as safetensors, atomically.</summary>
-    public void Save(string path) => Safetensors.Save(path, state_dict(), new Dictionary<string, string> { ["licb.model"] = "enet-camvid" });
-
-    /// <summary>A net in eval mode with the weights of <paramref name="path"/>.</summary>
+    /// <summary>
+    /// A net in eval mode with the weights of <paramref name="path"/> and the preprocessing its metadata records
+    /// (the published one for PyTorch checkpoints and files without <c>licb.input.*</c> entries). Saved with
+    /// <see cref="SegmentationNet.Save"/>: the original's 632 keys, the architecture and the preprocessing.
+    /// </summary>
     public static ENet FromFile(string path)
     {
         var net = new ENet();

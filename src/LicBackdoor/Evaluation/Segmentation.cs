@@ -126,17 +126,24 @@ public sealed record SegmentationReport(
 
 /// <summary>
 /// Evaluates a segmentation net on CamVid as the data README describes: each image goes through
-/// <see cref="ENet.Predict"/> (resize to 512 × 512, rounded 0..255 input, logits resized bilinearly back to
-/// 480 × 360, argmax), and the confusion matrix over all images gives per-class IoU, mean IoU (classes
-/// 0..10) and global accuracy, with void ground truth ignored.
+/// <see cref="SegmentationNet.Predict"/> (the net's preprocessing, e.g. for the published ENet: resize to
+/// 512 × 512, rounded 0..255 input; logits resized bilinearly back to 480 × 360, argmax), and the confusion
+/// matrix over all images gives per-class IoU, mean IoU (classes 0..10) and global accuracy, with void ground
+/// truth ignored.
 /// </summary>
 public static class SegmentationEvaluation
 {
     /// <summary>Evaluates <paramref name="net"/> (put in eval mode) on the first <paramref name="limit"/> images of <paramref name="data"/>.</summary>
-    public static SegmentationReport Evaluate(ENet net, CamVid data, string weights, int? limit = null, Action<int, int, CamVidSample>? progress = null)
+    public static SegmentationReport Evaluate(SegmentationNet net, CamVid data, string weights, int? limit = null, Action<int, int, CamVidSample>? progress = null)
+    {
+        var samples = limit is int n ? data.Samples.Take(Math.Max(n, 0)).ToList() : data.Samples.ToList();
+        return Evaluate(net, samples, data.Split, weights, progress);
+    }
+
+    /// <summary>Evaluates <paramref name="net"/> on the given samples; the net is left in eval mode.</summary>
+    public static SegmentationReport Evaluate(SegmentationNet net, IReadOnlyList<CamVidSample> samples, string split, string weights, Action<int, int, CamVidSample>? progress = null)
     {
         net.eval();
-        var samples = limit is int n ? data.Samples.Take(Math.Max(n, 0)).ToList() : data.Samples.ToList();
         var matrix = new ConfusionMatrix();
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < samples.Count; i++)
@@ -145,11 +152,11 @@ public static class SegmentationEvaluation
             var x = samples[i].LoadImage();
             var labels = samples[i].LoadLabels();
             if (x.shape[2] != labels.shape[0] || x.shape[3] != labels.shape[1])
-                throw new ArgumentException($"{samples[i].ImagePath}: image is {x.shape[3]}x{x.shape[2]} but its labels {labels.shape[1]}x{labels.shape[0]}");
+                throw new ArgumentException($"{samples[i].LabelPath}: labels are {labels.shape[1]}x{labels.shape[0]} but the image {samples[i].ImagePath} is {x.shape[3]}x{x.shape[2]}");
             matrix.Add(net.Predict(x)[0], labels);
             progress?.Invoke(i + 1, samples.Count, samples[i]);
         }
-        return new SegmentationReport(weights, data.Split, samples.Count, CamVid.ClassNames.Take(CamVid.ScoredClasses).ToList(),
+        return new SegmentationReport(weights, split, samples.Count, CamVid.ClassNames.Take(CamVid.ScoredClasses).ToList(),
             matrix.ClassIoU(), matrix.MeanIoU(), matrix.GlobalAccuracy(), matrix.Pixels, get_num_threads(), sw.Elapsed.TotalSeconds,
             DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture));
     }

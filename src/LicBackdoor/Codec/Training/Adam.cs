@@ -5,7 +5,8 @@ namespace LicBackdoor.Codec.Training;
 /// <summary>
 /// Adam (Kingma and Ba 2015) with PyTorch's update order and defaults (β = 0.9, 0.999; ε = 1e-8), written
 /// out so its whole state (step and moments, keyed by parameter name) can be saved in a checkpoint and a
-/// resumed run continues bit for bit.
+/// resumed run continues bit for bit. <see cref="WeightDecay"/> is PyTorch's <c>Adam(weight_decay=...)</c>:
+/// classic L2, <c>g + wd·p</c> added to the gradient before the moments (not AdamW's decoupled decay).
 /// </summary>
 public sealed class Adam : IDisposable
 {
@@ -20,6 +21,15 @@ public sealed class Adam : IDisposable
     }
 
     public double LearningRate { get; set; }
+
+    /// <summary>L2 weight decay added to every gradient (PyTorch's Adam <c>weight_decay</c>); 0 by default.</summary>
+    public double WeightDecay
+    {
+        get => weightDecay;
+        init => weightDecay = value >= 0 && double.IsFinite(value) ? value : throw new ArgumentOutOfRangeException(nameof(WeightDecay), value, "must be finite and non-negative");
+    }
+
+    private readonly double weightDecay;
     public long Step { get; private set; }
     public IReadOnlyList<(string Name, TorchSharp.Modules.Parameter P)> Parameters => parameters;
 
@@ -38,6 +48,8 @@ public sealed class Adam : IDisposable
         {
             var g = p.grad;
             if (g is null) continue;
+            using var decayed = weightDecay != 0 ? g.add(p, alpha: weightDecay) : null;
+            if (decayed is not null) g = decayed;
             if (!moments.TryGetValue(name, out var mv))
             {
                 mv = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());

@@ -86,7 +86,7 @@ public sealed class DownstreamObjectiveTests : TorchTest, IDisposable
     public void SegmentationLossReachesTheDecodedImageThroughTheFrozenNet()
     {
         random.manual_seed(5);
-        using var seg = new ENetSegmenter(new ENet { ProcessingSize = 16 }, "random");
+        using var seg = new FrozenSegmenter(new ENet { ProcessingSize = 16 }, "random");
         var obj = new SegmentationObjective(8, 3) { Net = seg };
         var x = SyntheticImages.Smooth(32, 32, batch: 2, seed: 1);
         var xHat = (x * 0.9 + 0.05).detach().requires_grad_(true);
