@@ -30,6 +30,7 @@ public static class StateDict
         using var _ = no_grad();
         foreach (var (key, dst) in target)
         {
+            using var scope = NewDisposeScope(); // keeps the converted temporaries reachable during the native copies
             var src = source[key];
             if (!src.shape.SequenceEqual(dst.shape))
             {

@@ -9,11 +9,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Backdoor;
 
-public sealed class BackdoorTrainerTests : TorchTest, IDisposable
+public sealed class BackdoorTrainerTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-attack-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     /// <summary>A tiny hyperprior (N=8, M=12) with CDF tables, saved as q1 weights, and a folder of smooth training images.</summary>
     private AttackOptions Options(string[] objectives, AttackSchedule schedule = AttackSchedule.Joint, string trigger = TriggerSpec.Frequency, int steps = 6)

@@ -6,11 +6,11 @@ namespace LicBackdoor.Tests.Cli;
 
 /// <summary><c>licb poison</c>, <c>licb compress --run</c> and <c>licb attack</c> on tiny settings.</summary>
 [Collection(TinyAttackRunCollection.Name)]
-public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest, IDisposable
+public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-attack-cli-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private string Input => Path.Combine(tiny.Images, "b.png");
 

@@ -3,11 +3,11 @@ using LicBackdoor.Imaging;
 namespace LicBackdoor.Tests.Cli;
 
 /// <summary>The licb verbs run in-process, as a user would call them.</summary>
-public sealed class CliTests : TorchTest, IDisposable
+public sealed class CliTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-cli-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 

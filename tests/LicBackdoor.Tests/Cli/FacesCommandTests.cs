@@ -4,11 +4,11 @@ using LicBackdoor.Tests.Downstream;
 namespace LicBackdoor.Tests.Cli;
 
 /// <summary><c>licb faces verify</c> in-process, on a three-pair set.</summary>
-public sealed class FacesCommandTests : TorchTest, IDisposable
+public sealed class FacesCommandTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-faces-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 

@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 namespace LicBackdoor.Tests.Cli;
 
 /// <summary><c>licb segment</c> in-process, with the published ENet checkpoint from the data folder.</summary>
-public sealed class SegmentCommandTests : TorchTest, IDisposable
+public sealed class SegmentCommandTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-segment-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run([.. args, "--data", TestPaths.Data]);
 

@@ -3,11 +3,11 @@ using LicBackdoor.Tests.Downstream.Training;
 namespace LicBackdoor.Tests.Cli;
 
 /// <summary><c>licb segment train</c> and <c>licb segment --eval --weights</c> on a tiny synthetic CamVid.</summary>
-public sealed class SegmentTrainCommandTests : TorchTest, IDisposable
+public sealed class SegmentTrainCommandTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-segtraincli-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Theory]
     [InlineData("enet")]

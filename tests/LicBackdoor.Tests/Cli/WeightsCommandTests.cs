@@ -2,11 +2,11 @@ using LicBackdoor.Codec.Zoo;
 
 namespace LicBackdoor.Tests.Cli;
 
-public sealed class WeightsCommandTests : TorchTest, IDisposable
+public sealed class WeightsCommandTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-weights-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 

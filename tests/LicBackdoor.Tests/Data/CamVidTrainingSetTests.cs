@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Data;
 
-public sealed class CamVidTrainingSetTests : TorchTest, IDisposable
+public sealed class CamVidTrainingSetTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-camvidset-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Fact]
     public void BatchesAreAugmentedDeterministicallyAndPaddedWithVoid()

@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Downstream;
 
-public sealed class ENetTests : TorchTest, IDisposable
+public sealed class ENetTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-enet-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     internal static string CheckpointPath => Path.Combine(TestPaths.Data, "models", "enet-camvid", "enet-camvid.pth");
 

@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Downstream;
 
-public sealed class SegResNetTests : TorchTest, IDisposable
+public sealed class SegResNetTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-segresnet-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Theory]
     [InlineData(37, 53)]

@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Downstream;
 
-public sealed class SegmentationNetTests : TorchTest, IDisposable
+public sealed class SegmentationNetTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-segnet-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Fact]
     public void PreprocessingSizesAndNormalisation()

@@ -5,14 +5,14 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Evaluation;
 
-public sealed class FaceVerificationTests : TorchTest, IClassFixture<FaceNetFixture>, IDisposable
+public sealed class FaceVerificationTests : TorchTest, IClassFixture<FaceNetFixture>
 {
     private readonly FaceNetFixture fixture;
     private readonly string dir = Directory.CreateTempSubdirectory("licb-verify-").FullName;
 
     public FaceVerificationTests(FaceNetFixture fixture) => this.fixture = fixture;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static FacePairDistance D(bool same, double d) => new("a", "b", same, d);
 

@@ -7,7 +7,7 @@ using SkiaSharp;
 namespace LicBackdoor.Tests.Evaluation;
 
 /// <summary><c>licb rd</c> end to end on two small synthetic images with a tiny learned model.</summary>
-public sealed class RdCommandTests : TorchTest, IDisposable
+public sealed class RdCommandTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-rd-").FullName;
     private readonly string images;
@@ -25,7 +25,7 @@ public sealed class RdCommandTests : TorchTest, IDisposable
         ModelStore.Save(model, 1, Path.Combine(weights, "bmshj2018-hyperprior-q1.safetensors"));
     }
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static (int Code, string Out, string Err) Run(params string[] args) => LicBackdoor.Tests.Cli.CliRunner.Run(args);
 

@@ -3,11 +3,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Imaging;
 
-public sealed class RawPngTests : TorchTest, IDisposable
+public sealed class RawPngTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-rawpng-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Fact]
     public void GreyAndRgbBuffersRoundTrip()

@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 namespace LicBackdoor.Tests.Weights;
 
 /// <summary>Hand-built checkpoints: views, shared storages, dtypes, byte order, both layouts.</summary>
-public sealed class PickleFormatTests : TorchTest, IDisposable
+public sealed class PickleFormatTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-pickle-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private string PathOf(string name) => Path.Combine(dir, name);
 

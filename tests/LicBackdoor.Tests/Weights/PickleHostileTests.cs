@@ -8,11 +8,11 @@ namespace LicBackdoor.Tests.Weights;
 /// <see cref="CheckpointFormatException"/> naming the file (and the global, where there is one), quickly
 /// and without large allocations. Nothing in them is ever executed.
 /// </summary>
-public sealed class PickleHostileTests : TorchTest, IDisposable
+public sealed class PickleHostileTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-hostile-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private string Zip(string name, byte[] pickle, Dictionary<string, byte[]>? storages = null)
     {

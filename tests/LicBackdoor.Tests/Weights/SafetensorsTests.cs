@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Weights;
 
-public sealed class SafetensorsTests : TorchTest, IDisposable
+public sealed class SafetensorsTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-st-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Fact]
     public void RoundTripsEveryDtypeAndMetadata()

@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Weights;
 
-public sealed class TfJsWeightsTests : TorchTest, IDisposable
+public sealed class TfJsWeightsTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-tfjs-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private string Manifest(string json)
     {

@@ -10,11 +10,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Backdoor.Objectives;
 
-public sealed class DownstreamObjectiveTests : TorchTest, IDisposable
+public sealed class DownstreamObjectiveTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-downstream-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     [Theory]
     [InlineData("seg:car->road", 8, 3, "seg:car->road")]

@@ -5,11 +5,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Backdoor.Triggers;
 
-public sealed class TriggerWeightsTests : TorchTest, IDisposable
+public sealed class TriggerWeightsTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-trig-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private static void AssertSameState(nn.Module a, nn.Module b)
     {

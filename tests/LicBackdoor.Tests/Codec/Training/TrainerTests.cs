@@ -4,11 +4,11 @@ using LicBackdoor.Weights;
 
 namespace LicBackdoor.Tests.Codec.Training;
 
-public sealed class TrainerTests : TorchTest, IDisposable
+public sealed class TrainerTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-train-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private TrainOptions Options(string model)
     {

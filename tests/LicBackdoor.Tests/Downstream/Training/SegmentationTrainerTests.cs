@@ -7,11 +7,11 @@ using static TorchSharp.torch;
 
 namespace LicBackdoor.Tests.Downstream.Training;
 
-public sealed class SegmentationTrainerTests : TorchTest, IDisposable
+public sealed class SegmentationTrainerTests : TorchTest
 {
     private readonly string dir = Directory.CreateTempSubdirectory("licb-segtrain-").FullName;
 
-    public void Dispose() => Directory.Delete(dir, recursive: true);
+    protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
 
     private SegmentationTrainOptions Options(string arch)
     {
