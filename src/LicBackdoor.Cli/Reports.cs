@@ -18,7 +18,7 @@ internal static class Reports
             report.MeanPsnr.ToString("F3"), report.MeanMsSsim.ToString("F4"), report.MeanEncodeSeconds.ToString("F3"), report.MeanDecodeSeconds.ToString("F3"));
         var console = Terminal.Current();
         console.Write(table);
-        console.MarkupLine($"real vs estimated bpp gap: {report.BppGap * 100:F2} %");
+        console.MarkupLine($"real vs estimated bpp gap: {report.BppGap * 100:F2} % (forward-pass estimate, CompressAI's convention); vs the likelihood of the coded symbols: {report.CodedBppGap * 100:F2} %");
     }
 
     /// <summary>Prints a library <see cref="ReportTable"/>.</summary>

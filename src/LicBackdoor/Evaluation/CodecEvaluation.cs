@@ -14,7 +14,14 @@ namespace LicBackdoor.Evaluation;
 /// <summary>Measurements of one image coded through a real bitstream.</summary>
 public sealed record ImageCodingResult(
     string Image, int Width, int Height, long Bytes, double Bpp, double EstimatedBpp,
-    double Psnr, double MsSsim, double EncodeSeconds, double DecodeSeconds);
+    double Psnr, double MsSsim, double EncodeSeconds, double DecodeSeconds)
+{
+    /// <summary>
+    /// Likelihood bpp of the symbols the bitstream codes (<see cref="Codec.Models.CompressionModel.CodedLikelihoods"/>):
+    /// equal to <see cref="EstimatedBpp"/> for models without a context model; NaN when not measured.
+    /// </summary>
+    public double CodedEstimatedBpp { get; init; } = double.NaN;
+}
 
 /// <summary>Per-image results and their means, for one codec on a folder of images.</summary>
 public sealed record CodecEvaluationReport(
@@ -30,13 +37,18 @@ public sealed record CodecEvaluationReport(
     /// <summary>Relative gap between real and estimated bpp, (real - estimated) / estimated.</summary>
     public double BppGap => (MeanBpp - MeanEstimatedBpp) / MeanEstimatedBpp;
 
+    public double MeanCodedEstimatedBpp => Images.Average(i => i.CodedEstimatedBpp);
+
+    /// <summary>Relative gap between real bpp and the likelihood of the coded symbols: the entropy coder's own overhead.</summary>
+    public double CodedBppGap => (MeanBpp - MeanCodedEstimatedBpp) / MeanCodedEstimatedBpp;
+
     private static readonly JsonSerializerOptions JsonOptions = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     /// <summary>The report as JSON (per-image rows and means).</summary>
     public string ToJson() => JsonSerializer.Serialize(new
     {
         model = Model, quality = Quality, weights = Weights, threads = Threads, date = Date,
-        mean = new { bpp = MeanBpp, estimated_bpp = MeanEstimatedBpp, bpp_gap = BppGap, psnr = MeanPsnr, ms_ssim = MeanMsSsim, encode_s = MeanEncodeSeconds, decode_s = MeanDecodeSeconds },
+        mean = new { bpp = MeanBpp, estimated_bpp = MeanEstimatedBpp, bpp_gap = BppGap, coded_estimated_bpp = MeanCodedEstimatedBpp, coded_bpp_gap = CodedBppGap, psnr = MeanPsnr, ms_ssim = MeanMsSsim, encode_s = MeanEncodeSeconds, decode_s = MeanDecodeSeconds },
         images = Images,
     }, JsonOptions);
 }
@@ -70,9 +82,10 @@ public static class CodecEvaluation
         double pixels = (double)h * w;
         double bpp = file.PayloadBytes * 8.0 / pixels;
         double est = EstimatedBpp(codec, x);
+        double coded = CodedEstimatedBpp(codec, x);
         double psnr = Metrics.Psnr(x, xHat);
         double msssim = Math.Min(h, w) > 160 ? Metrics.MsSsim(x, xHat) : double.NaN;
-        return new ImageCodingResult(Path.GetFileName(path), w, h, file.PayloadBytes, bpp, est, psnr, msssim, enc, dec);
+        return new ImageCodingResult(Path.GetFileName(path), w, h, file.PayloadBytes, bpp, est, psnr, msssim, enc, dec) { CodedEstimatedBpp = coded };
     }
 
     /// <summary>
@@ -99,6 +112,16 @@ public static class CodecEvaluation
         var output = codec.Model.forward(Padding.Pad(x, pad));
         double bits = 0;
         foreach (var lik in output.Likelihoods.Values) bits += -torch.log2(lik).sum().item<float>();
+        return bits / ((double)x.shape[2] * x.shape[3]);
+    }
+
+    /// <summary>Likelihood bpp of the symbols a real bitstream codes (<see cref="Codec.Models.CompressionModel.CodedLikelihoods"/>), per original pixel.</summary>
+    public static double CodedEstimatedBpp(LoadedCodec codec, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var pad = Padding.Compute((int)x.shape[2], (int)x.shape[3], codec.Model.DownsamplingFactor);
+        double bits = 0;
+        foreach (var lik in codec.Model.CodedLikelihoods(Padding.Pad(x, pad)).Values) bits += -torch.log2(lik).sum().item<float>();
         return bits / ((double)x.shape[2] * x.shape[3]);
     }
 

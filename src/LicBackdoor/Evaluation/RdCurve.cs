@@ -36,6 +36,9 @@ public sealed record RdPoint(string Setting, double Bpp, double Psnr, double MsS
     /// <summary>Learned codecs: mean likelihood (estimated) bpp of the eval-mode forward pass.</summary>
     public double? EstimatedBpp { get; init; }
 
+    /// <summary>Learned codecs: mean likelihood bpp of the symbols the bitstream codes (differs from <see cref="EstimatedBpp"/> for autoregressive models).</summary>
+    public double? CodedEstimatedBpp { get; init; }
+
     /// <summary>Mean encode time per image in seconds, when measured.</summary>
     public double? EncodeSeconds { get; init; }
 

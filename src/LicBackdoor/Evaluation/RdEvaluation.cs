@@ -145,15 +145,16 @@ public static class RdEvaluation
             try
             {
                 var acc = new Accumulator();
-                double estimated = 0;
+                double estimated = 0, coded = 0;
                 foreach (var file in files)
                 {
                     var r = CodecEvaluation.EvaluateImage(codec, file);
                     acc.Add(r.Bpp, r.Psnr, r.MsSsim, r.EncodeSeconds, r.DecodeSeconds);
                     estimated += r.EstimatedBpp;
+                    coded += r.CodedEstimatedBpp;
                     progress?.Invoke(new RdProgress(model, ++done, total, $"{model} q{spec.Quality} {r.Image} {r.Bpp:F3} bpp {r.Psnr:F2} dB"));
                 }
-                points.Add(acc.Point($"q{spec.Quality}") with { Weights = codec.Source, EstimatedBpp = estimated / files.Count });
+                points.Add(acc.Point($"q{spec.Quality}") with { Weights = codec.Source, EstimatedBpp = estimated / files.Count, CodedEstimatedBpp = coded / files.Count });
             }
             finally
             {

@@ -152,6 +152,7 @@ public sealed class RdReport
             };
             if (p.Weights is not null) o["weights"] = p.Weights;
             if (p.EstimatedBpp is double est) { o["estimated_bpp"] = Number(est); o["bpp_gap"] = Number((p.Bpp - est) / est); }
+            if (p.CodedEstimatedBpp is double cst) { o["coded_estimated_bpp"] = Number(cst); o["coded_bpp_gap"] = Number((p.Bpp - cst) / cst); }
             if (p.EncodeSeconds is double enc) o["encode_s"] = Number(enc);
             if (p.DecodeSeconds is double dec) o["decode_s"] = Number(dec);
             if (curve.Kind != RdCurveKind.Published)
@@ -183,7 +184,7 @@ public sealed class RdReport
             md.AppendLine();
             bool learned = curve.Kind == RdCurveKind.Learned;
             var header = new List<string> { "setting", "bpp", "PSNR (dB)", "MS-SSIM" };
-            if (learned) header.AddRange(["est. bpp", "real/est. gap"]);
+            if (learned) header.AddRange(["est. bpp", "real/est. gap", "real/coded-symbol gap"]);
             header.AddRange(["enc (s)", "dec (s)"]);
             header.AddRange(Published.Select(p => $"Δ PSNR vs {p.Label} (dB)"));
             if (learned) header.Add("weights");
@@ -192,7 +193,7 @@ public sealed class RdReport
             foreach (var p in curve.SortedByBpp)
             {
                 var row = new List<string> { p.Setting, F(p.Bpp, 4), F(p.Psnr, 3), F(p.MsSsim, 4) };
-                if (learned) row.AddRange([F(p.EstimatedBpp, 4), p.EstimatedBpp is double e ? Inv($"{(p.Bpp - e) / e * 100:+0.00;-0.00} %") : "—"]);
+                if (learned) row.AddRange([F(p.EstimatedBpp, 4), RelativeGap(p.Bpp, p.EstimatedBpp), RelativeGap(p.Bpp, p.CodedEstimatedBpp)]);
                 row.AddRange([F(p.EncodeSeconds, 3), F(p.DecodeSeconds, 3)]);
                 row.AddRange(Published.Select(pub => Signed(Gap(p, pub), 2)));
                 if (learned) row.Add(WeightsText(p.Weights));
@@ -244,4 +245,8 @@ public sealed class RdReport
         v is double d && double.IsFinite(d) ? (d >= 0 ? "+" : "") + d.ToString("F" + digits, CultureInfo.InvariantCulture) : "—";
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>(real − estimate) / estimate as a signed percentage, or a dash.</summary>
+    private static string RelativeGap(double real, double? estimate) =>
+        estimate is double e && double.IsFinite(e) && e > 0 ? Inv($"{(real - e) / e * 100:+0.00;-0.00} %") : "—";
 }

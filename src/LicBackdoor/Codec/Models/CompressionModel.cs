@@ -56,6 +56,26 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
         return updated;
     }
 
+    /// <summary>
+    /// The likelihoods of the symbols a real bitstream codes, in eval mode: for models without a context model the
+    /// same as <see cref="nn.Module{T, TResult}.forward"/>'s. An autoregressive model overrides it: its forward pass
+    /// feeds round(y) to the context model, the coder feeds round(y − μ) + μ, so the forward estimate describes
+    /// slightly different symbols than the ones coded.
+    /// </summary>
+    public virtual IReadOnlyDictionary<string, Tensor> CodedLikelihoods(Tensor x)
+    {
+        CheckInput(x);
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        bool wasTraining = training;
+        eval();
+        try
+        {
+            return forward(x).Likelihoods.ToDictionary(kv => kv.Key, kv => kv.Value.MoveToOuterDisposeScope());
+        }
+        finally { if (wasTraining) train(); }
+    }
+
     /// <summary>Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>.</summary>
     public CompressedLatents Compress(Tensor x)
     {

@@ -24,6 +24,39 @@ public sealed class CodecRoundTripTests : TorchTest
         { Cheng2020Anchor.Name, 2, 128, 64 },
     };
 
+    [Fact]
+    public void CodedLikelihoodsOfTheHyperpriorAreTheForwardPasses()
+    {
+        var model = Small(ScaleHyperprior.Name);
+        var x = SyntheticImages.Smooth(64, 128);
+        model.train();
+        var coded = model.CodedLikelihoods(x);
+        Assert.True(model.training, "the model's mode must be restored");
+        model.eval();
+        using var _ = no_grad();
+        var forward = model.forward(x).Likelihoods;
+        foreach (var key in new[] { "y", "z" }) Assert.True(coded[key].equal(forward[key]).all().item<bool>(), key);
+    }
+
+    [Fact]
+    public void CodedLikelihoodsOfChengUseTheCodersContext()
+    {
+        var model = (Cheng2020Anchor)Small(Cheng2020Anchor.Name);
+        var x = SyntheticImages.Smooth(64, 128);
+        var coded = model.CodedLikelihoods(x);
+        using var _ = no_grad();
+        var forward = model.forward(x).Likelihoods;
+        Assert.True(coded["z"].equal(forward["z"]).all().item<bool>(), "z is coded as in the forward pass");
+        // The context model sees round(y - mu) + mu when coding and round(y) in the forward pass.
+        var (_, yHat) = model.CompressLatents(x);
+        var y = model.Analysis.forward(x);
+        Assert.False(yHat.equal(y.round()).all().item<bool>(), "the synthetic image should give latents where the two quantisations differ");
+        Assert.False(coded["y"].equal(forward["y"]).all().item<bool>());
+        double codedBits = -log2(coded["y"]).sum().item<float>(), forwardBits = -log2(forward["y"]).sum().item<float>();
+        Assert.True(double.IsFinite(codedBits) && codedBits > 0, $"coded bits {codedBits}");
+        Assert.InRange(codedBits / forwardBits, 0.5, 2.0);
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void DecoderReproducesTheEncodersLatentsAndImage(string name, int batch, int h, int w)
