@@ -47,8 +47,22 @@ public static class BjontegaardDelta
     {
         var a = Prepare(anchor, nameof(anchor), p => p.Psnr, p => Math.Log(p.Bpp));
         var t = Prepare(test, nameof(test), p => p.Psnr, p => Math.Log(p.Bpp));
+        RequireRisingRate(a, nameof(anchor));
+        RequireRisingRate(t, nameof(test));
         double delta = MeanDifference(a, t, method, "PSNR");
         return (Math.Exp(delta) - 1) * 100;
+    }
+
+    /// <summary>
+    /// BD-rate integrates log-rate as a function of PSNR, which exists only when the rate rises with the PSNR; for a
+    /// curve whose PSNR falls (or stalls) while its rate rises, the fitted cubic is meaningless (it can reach millions of
+    /// percent), so such a curve is refused.
+    /// </summary>
+    private static void RequireRisingRate((double[] X, double[] Y) curve, string name)
+    {
+        for (int i = 1; i < curve.Y.Length; i++)
+            if (!(curve.Y[i] > curve.Y[i - 1]))
+                throw new ArgumentException($"the {name} curve is not monotone (its PSNR does not rise with its rate at every point), so log-rate is not a function of PSNR and no BD-rate exists", name);
     }
 
     /// <summary>BD-PSNR in dB of <paramref name="test"/> against <paramref name="anchor"/>; positive means higher PSNR at equal rate.</summary>

@@ -25,6 +25,17 @@ public sealed class BjontegaardDeltaTests
         Assert.True(BjontegaardDelta.Psnr(Hyperprior, more, method) < 0);
     }
 
+    [Fact]
+    public void ACurveWhosePsnrStallsHasNoBdRateButABdPsnr()
+    {
+        // cheng2020-anchor-mini as first measured: the PSNR stalls (and dips) while the rate rises.
+        (double, double)[] stalled = [(0.1504, 25.238), (0.1981, 26.242), (0.2461, 26.212), (0.3073, 26.311)];
+        var e = Assert.Throws<ArgumentException>(() => BjontegaardDelta.Rate(Hyperprior, stalled));
+        Assert.Contains("not monotone", e.Message);
+        Assert.Throws<ArgumentException>(() => BjontegaardDelta.Rate(stalled, Hyperprior));
+        Assert.True(double.IsFinite(BjontegaardDelta.Psnr(Hyperprior, stalled)));
+    }
+
     [Theory]
     [InlineData(BdInterpolation.Polynomial)]
     [InlineData(BdInterpolation.Pchip)]
