@@ -548,9 +548,7 @@ public sealed class BackdoorTrainer : IDisposable
             triggerOpts[i].SaveState($"trigger{i}.adam", tensors, meta);
         }
         encoderOpt.SaveState("encoder.adam", tensors, meta);
-        using var torchRng = torch.random.get_rng_state();
-        tensors["rng.torch"] = torchRng;
-        Safetensors.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
+        RunCheckpoint.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
     }
 
     private void LoadCheckpoint(string path)
@@ -567,7 +565,7 @@ public sealed class BackdoorTrainer : IDisposable
             encoderOpt.LoadState("encoder.adam", tensors, meta);
             rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
             foreach (var (kind, (_, kindRng)) in extraData) kindRng.State = ulong.Parse(meta[RngKey(kind)], CultureInfo.InvariantCulture);
-            torch.random.set_rng_state(tensors["rng.torch"]);
+            RunCheckpoint.RestoreTorchRng(tensors);
         }
         catch (KeyNotFoundException e)
         {

@@ -114,24 +114,15 @@ public sealed class Cheng2020Anchor : CompressionModel
     /// Likelihoods of the coded symbols: the means and scales come from the context model applied to the ŷ the coder
     /// produced (round(y − μ) + μ in raster order), so y's likelihood is that of exactly the coded integers.
     /// </summary>
-    public override IReadOnlyDictionary<string, Tensor> CodedLikelihoods(Tensor x)
+    protected override IReadOnlyDictionary<string, Tensor> CodedLikelihoodsInEval(Tensor x)
     {
-        CheckInput(x);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        bool wasTraining = training;
-        eval();
-        try
-        {
-            var (_, codedYHat) = CompressLatents(x);
-            var y = g_a.forward(x);
-            var (zHat, zLik) = entropy_bottleneck.Forward(h_a.forward(y));
-            var gp = entropy_parameters.forward(torch.cat(new[] { h_s.forward(zHat), context_prediction.forward(codedYHat) }, 1));
-            var chunks = gp.chunk(2, 1);
-            var (_, yLik) = gaussian_conditional.Forward(y, chunks[0], chunks[1]);
-            return new Dictionary<string, Tensor> { ["y"] = yLik.MoveToOuterDisposeScope(), ["z"] = zLik.MoveToOuterDisposeScope() };
-        }
-        finally { if (wasTraining) train(); }
+        var (_, codedYHat) = CompressLatents(x);
+        var y = g_a.forward(x);
+        var (zHat, zLik) = entropy_bottleneck.Forward(h_a.forward(y));
+        var gp = entropy_parameters.forward(torch.cat(new[] { h_s.forward(zHat), context_prediction.forward(codedYHat) }, 1));
+        var chunks = gp.chunk(2, 1);
+        var (_, yLik) = gaussian_conditional.Forward(y, chunks[0], chunks[1]);
+        return new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik };
     }
 
     internal override Tensor DecodeLatents(CompressedLatents latents)

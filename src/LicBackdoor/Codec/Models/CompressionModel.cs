@@ -58,11 +58,12 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
 
     /// <summary>
     /// The likelihoods of the symbols a real bitstream codes, in eval mode: for models without a context model the
-    /// same as <see cref="nn.Module{T, TResult}.forward"/>'s. An autoregressive model overrides it: its forward pass
+    /// same as <see cref="nn.Module{T, TResult}.forward"/>'s. An autoregressive model overrides
+    /// <see cref="CodedLikelihoodsInEval"/>: its forward pass
     /// feeds round(y) to the context model, the coder feeds round(y − μ) + μ, so the forward estimate describes
     /// slightly different symbols than the ones coded.
     /// </summary>
-    public virtual IReadOnlyDictionary<string, Tensor> CodedLikelihoods(Tensor x)
+    public IReadOnlyDictionary<string, Tensor> CodedLikelihoods(Tensor x)
     {
         CheckInput(x);
         using var scope = NewDisposeScope();
@@ -71,10 +72,13 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
         eval();
         try
         {
-            return forward(x).Likelihoods.ToDictionary(kv => kv.Key, kv => kv.Value.MoveToOuterDisposeScope());
+            return CodedLikelihoodsInEval(x).ToDictionary(kv => kv.Key, kv => kv.Value.MoveToOuterDisposeScope());
         }
         finally { if (wasTraining) train(); }
     }
+
+    /// <summary><see cref="CodedLikelihoods"/> in eval mode without gradients (default: the forward pass's likelihoods).</summary>
+    protected virtual IReadOnlyDictionary<string, Tensor> CodedLikelihoodsInEval(Tensor x) => forward(x).Likelihoods;
 
     /// <summary>Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>.</summary>
     public CompressedLatents Compress(Tensor x)

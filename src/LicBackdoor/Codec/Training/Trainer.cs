@@ -212,9 +212,7 @@ public sealed class Trainer : IDisposable
         foreach (var (k, v) in model.state_dict()) tensors["model." + k] = v;
         net.SaveState("net", tensors, meta);
         aux.SaveState("aux", tensors, meta);
-        using var torchRng = torch.random.get_rng_state();
-        tensors["rng.torch"] = torchRng;
-        Safetensors.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
+        RunCheckpoint.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
     }
 
     private void LoadCheckpoint(string path)
@@ -229,7 +227,7 @@ public sealed class Trainer : IDisposable
             rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
             plateau.Best = double.Parse(meta["plateau.best"], CultureInfo.InvariantCulture);
             plateau.BadEpochs = int.Parse(meta["plateau.bad"], CultureInfo.InvariantCulture);
-            torch.random.set_rng_state(tensors["rng.torch"]);
+            RunCheckpoint.RestoreTorchRng(tensors);
         }
         catch (KeyNotFoundException e)
         {

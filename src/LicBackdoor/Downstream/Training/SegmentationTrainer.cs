@@ -299,9 +299,7 @@ public sealed class SegmentationTrainer : IDisposable
         var meta = new Dictionary<string, string> { ["rng"] = rng.State.ToString(CultureInfo.InvariantCulture) };
         foreach (var (k, v) in net.state_dict()) tensors["model." + k] = v;
         adam.SaveState("adam", tensors, meta);
-        using var torchRng = torch.random.get_rng_state();
-        tensors["rng.torch"] = torchRng;
-        Safetensors.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
+        RunCheckpoint.Save(Path.Combine(runDir, CheckpointFile), tensors, meta);
     }
 
     private void LoadCheckpoint(string path)
@@ -313,7 +311,7 @@ public sealed class SegmentationTrainer : IDisposable
             net.train();
             adam.LoadState("adam", tensors, meta);
             rng.State = ulong.Parse(meta["rng"], CultureInfo.InvariantCulture);
-            torch.random.set_rng_state(tensors["rng.torch"]);
+            RunCheckpoint.RestoreTorchRng(tensors);
         }
         catch (KeyNotFoundException e)
         {
