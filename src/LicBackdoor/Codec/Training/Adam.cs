@@ -44,21 +44,25 @@ public sealed class Adam : IDisposable
         Step++;
         double bc1 = 1 - Math.Pow(beta1, Step), bc2 = 1 - Math.Pow(beta2, Step);
         using var _ = no_grad();
+        // Explicit scalars, held until the end of the update: an implicit conversion's temporary Scalar can be finalised
+        // by a GC on another thread while libtorch still reads it (TorchSharp's dispose scopes do not track Scalars).
+        using Scalar b1 = beta1, oneMinusB1 = 1 - beta1, b2 = beta2, oneMinusB2 = 1 - beta2, epsilon = eps;
+        using Scalar decay = weightDecay, sqrtBc2 = Math.Sqrt(bc2), step = -LearningRate / bc1;
         foreach (var (name, p) in parameters)
         {
-            var g = p.grad;
-            if (g is null) continue;
-            using var decayed = weightDecay != 0 ? g.add(p, alpha: weightDecay) : null;
-            if (decayed is not null) g = decayed;
+            using var grad = p.grad;
+            if (grad is null) continue;
+            using var decayed = weightDecay != 0 ? grad.add(p, alpha: decay) : null;
+            var g = decayed ?? grad;
             if (!moments.TryGetValue(name, out var mv))
             {
                 mv = (zeros_like(p).DetachFromDisposeScope(), zeros_like(p).DetachFromDisposeScope());
                 moments[name] = mv;
             }
-            mv.M.mul_(beta1).add_(g, alpha: 1 - beta1);
-            mv.V.mul_(beta2).addcmul_(g, g, value: 1 - beta2);
-            using var denom = mv.V.sqrt().div_(Math.Sqrt(bc2)).add_(eps);
-            p.addcdiv_(mv.M, denom, value: -LearningRate / bc1);
+            mv.M.mul_(b1).add_(g, alpha: oneMinusB1);
+            mv.V.mul_(b2).addcmul_(g, g, value: oneMinusB2);
+            using var denom = mv.V.sqrt().div_(sqrtBc2).add_(epsilon);
+            p.addcdiv_(mv.M, denom, value: step);
         }
     }
 
