@@ -238,7 +238,8 @@ public static class AttackEvaluation
         return same ? result : null;
     }
 
-    private static IReadOnlyList<string> Files(string imageFolder, int? limit)
+    /// <summary>The evaluation images of <paramref name="imageFolder"/>: sorted by name, the first <paramref name="limit"/> when given.</summary>
+    internal static IReadOnlyList<string> Files(string imageFolder, int? limit)
     {
         if (limit is int n && n <= 0) throw new ArgumentException($"the number of evaluation images must be positive, got {n}");
         var files = CodecEvaluation.ImageFiles(imageFolder);
