@@ -28,3 +28,5 @@ export OMP_WAIT_POLICY=PASSIVE
 # 7. The bit-rate trigger alone with a raised weight (β = 3) held back by the clean-latent term (weight 3).
 "$licb" --threads 2 attack --run "$out/attack-bpp3" --quality 3 --objective bpp,beta=3 --width 0.25 --crop 64 \
   --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000 --clean-latent 3
+# 8. Pre-processing defences (Table 5) on the q3 runs of step 2: Gaussian blur and colour-bit squeezing before compression.
+for t in frequency lira; do "$licb" --threads 2 defend --run "$out/attack-q1q3" -q 3 -t "$t"; done
