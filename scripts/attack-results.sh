@@ -30,3 +30,5 @@ export OMP_WAIT_POLICY=PASSIVE
   --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 2000 --clean-latent 3
 # 8. Pre-processing defences (Table 5) on the q3 runs of step 2: Gaussian blur and colour-bit squeezing before compression.
 for t in frequency lira; do "$licb" --threads 2 defend --run "$out/attack-q1q3" -q 3 -t "$t"; done
+# 9. The amplified trigger (x3, Table 6) against the strongest defences.
+"$licb" --threads 2 defend --run "$out/attack-q1q3" -q 3 -t frequency --amplify 3 --defense blur:0.5 --defense blur:0.6 --defense squeeze:3
