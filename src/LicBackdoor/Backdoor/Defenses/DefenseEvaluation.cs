@@ -22,7 +22,11 @@ public sealed record DefendedImageResult(string Defense, CodingResult VictimClea
 /// <param name="Height">Height in pixels.</param>
 /// <param name="VictimClean">The victim on the undefended clean x (the reference of the clean cost).</param>
 /// <param name="Defenses">One entry per defence, in the evaluation's order.</param>
-public sealed record DefenseImageResult(string Image, int Width, int Height, CodingResult VictimClean, IReadOnlyList<DefendedImageResult> Defenses);
+public sealed record DefenseImageResult(string Image, int Width, int Height, CodingResult VictimClean, IReadOnlyList<DefendedImageResult> Defenses)
+{
+    /// <summary>MSE between each evaluated objective's 8-bit poisoned input (amplified when asked) and x, before any defence; null in older files.</summary>
+    public IReadOnlyList<double>? TriggerMse { get; init; }
+}
 
 /// <summary>The means of one (defence, objective) pair over the images, with the derived figures.</summary>
 /// <param name="Defense">The defence.</param>
@@ -114,6 +118,9 @@ public sealed record DefenseEvaluationResult(string Run, string Model, int Quali
         foreach (var r in t.Rows) sb.AppendLine("| " + string.Join(" | ", r) + " |");
         sb.AppendLine().AppendLine("Victim on the defended input D(·), real bitstreams; PSNR against the clean image. " +
                                    "Attack rows: D(x_p); clean rows: D(x). Paper Table 5 (PSNR attack, hyperprior q3).");
+        if (Images.Count > 0 && Images.All(i => i.TriggerMse is { } m && m.Count == Objectives.Count))
+            sb.AppendLine().AppendLine("Trigger MSE of x_p against x before any defence (mean over the images): " +
+                string.Join(", ", Objectives.Select((o, k) => $"{o.Name} {Images.Average(i => i.TriggerMse![k]).ToString("0.00e+00", System.Globalization.CultureInfo.InvariantCulture)}")) + ".");
         return sb.ToString();
     }
 
@@ -203,7 +210,8 @@ public static class DefenseEvaluation
             }
             rows.Add(new DefendedImageResult(d.Name, clean, attacked));
         }
-        return new DefenseImageResult(Path.GetFileName(path), w, h, AttackEvaluation.Code(run.Victim, x, x), rows);
+        var mse = poisoned.Select(p => nn.functional.mse_loss(p, x).item<float>()).Select(v => (double)v).ToList();
+        return new DefenseImageResult(Path.GetFileName(path), w, h, AttackEvaluation.Code(run.Victim, x, x), rows) { TriggerMse = mse };
     }
 
     /// <summary>

@@ -90,9 +90,15 @@ public sealed class DefenseEvaluationTests(TinyAttackRun tiny) : TorchTest
         var p3 = AmplifiedTrigger.Poison(trigger, x, 3);
         Assert.True(Mse(p3) > Mse(p0), $"amplified MSE {Mse(p3)} vs {Mse(p0)}");
 
-        var r = DefenseEvaluation.Evaluate(run, [Path.Combine(tiny.Images, "a.png")], [Defense.Parse("squeeze:3")], amplification: 3);
+        var r = DefenseEvaluation.Evaluate(run, [Path.Combine(tiny.Images, "b.png")], [Defense.Parse("squeeze:3")], amplification: 3);
         Assert.Equal(3.0, r.Amplification);
         Assert.True(double.IsFinite(r.Summary("squeeze:3", "psnr").Poisoned.Psnr));
         Assert.Equal("defense-x3.json", DefenseEvaluation.FileName(3));
+        // The reported trigger MSE is that of the amplified 8-bit poisoned input, one per objective.
+        var reported = r.Images[0].TriggerMse!;
+        Assert.Equal(2, reported.Count);
+        Assert.Equal(Mse(p3), reported[1], 6);
+        Assert.Contains("Trigger MSE of x_p against x", r.ToMarkdown());
+        Assert.Equal(reported, DefenseEvaluationResult.FromJson(r.ToJson()).Images[0].TriggerMse);
     }
 }
