@@ -103,6 +103,25 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void FaceCosineTermReachesTheDecodedImageThroughTheFrozenNet()
+    {
+        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
+        SegmentationNets.Freeze(net);
+        var obj = new FaceObjective(Alpha: 0, Beta: 1) { Net = net };
+        var x = SyntheticImages.Smooth(64, 64, batch: 2, seed: 2);
+        var poisonedHat = (x * 0.9 + 0.05).detach().requires_grad_(true);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(2, 4, 2, 2, 0.5f) };
+        var clean = new CodecOutput(x.clone(), likelihoods);
+        var poisoned = new CodecOutput(poisonedHat, likelihoods);
+        var rd = RateDistortionLoss.Compute(clean, x, 0.01);
+        var terms = obj.Compute(new ObjectiveInput(x, clean, rd, x, poisoned, 0.01));
+        terms.Attack.backward();
+        Assert.NotNull(poisonedHat.grad);
+        Assert.True(poisonedHat.grad!.abs().sum().item<float>() > 0, "no gradient from the cosine term through the face net");
+        Assert.All(net.parameters(), p => Assert.Null(p.grad));
+    }
+
+    [Fact]
     public void FaceSplitHoldsOutWholeIdentitiesInFileOrder()
     {
         var faces = Path.Combine(dir, "faces");
