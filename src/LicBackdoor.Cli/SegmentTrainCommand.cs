@@ -78,25 +78,12 @@ internal static class SegmentTrainCommand
                 string Describe(SegmentationTrainStep s) => string.Create(CultureInfo.InvariantCulture,
                     $"step {s.Step} loss {s.Loss:F4} lr {s.LearningRate:G3}{(s.ValidationMeanIoU is double v ? $" val mIoU {100 * v:F2} % acc {100 * s.ValidationAccuracy:F1} %" : "")} " +
                     $"{(DateTime.UtcNow - started).TotalSeconds / Math.Max(1, s.Step - first):F3} s/step");
-                if (Console.IsOutputRedirected)
+                string last = "";
+                TrainingProgress.Run<SegmentationTrainStep>(r => trainer.Run(r), s => s.Step, s => s.ValidationMeanIoU is not null, every, Describe, s =>
                 {
-                    trainer.Run(s => { if (s.Step % every == 0 || s.ValidationMeanIoU is not null) Console.WriteLine(Describe(s)); });
-                }
-                else
-                {
-                    string last = "";
-                    Terminal.Current().Progress().Start(ctx =>
-                    {
-                        var task = ctx.AddTask("training");
-                        trainer.Run(s =>
-                        {
-                            task.MaxValue = Math.Max(task.MaxValue, s.Step + 1);
-                            task.Value = s.Step;
-                            if (s.ValidationMeanIoU is double v) last = string.Create(CultureInfo.InvariantCulture, $" (val mIoU {100 * v:F1} % at {s.Step})");
-                            task.Description = Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"step {s.Step} loss {s.Loss:F3} lr {s.LearningRate:G3}{last}"));
-                        });
-                    });
-                }
+                    if (s.ValidationMeanIoU is double v) last = string.Create(CultureInfo.InvariantCulture, $" (val mIoU {100 * v:F1} % at {s.Step})");
+                    return Markup.Escape(string.Create(CultureInfo.InvariantCulture, $"step {s.Step} loss {s.Loss:F3} lr {s.LearningRate:G3}{last}"));
+                });
                 Console.WriteLine($"done: {Path.Combine(runDir, SegmentationTrainer.ModelFile)} after {trainer.Step} steps ({(DateTime.UtcNow - started).TotalMinutes:F1} min this session)");
             }
             return 0;

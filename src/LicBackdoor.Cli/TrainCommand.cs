@@ -81,26 +81,11 @@ internal static class TrainCommand
                 var started = DateTime.UtcNow;
                 long first = trainer.Step;
                 int every = Math.Max(1, p.GetValue(logEvery));
-                void Line(TrainStep s) => Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                string Line(TrainStep s) => string.Create(CultureInfo.InvariantCulture,
                     $"step {s.Step} loss {s.Loss:F4} bpp {s.Bpp:F4} mse {s.Mse:F6} aux {s.Aux:F1} lr {s.LearningRate:G3}{(s.ValidationLoss is double v ? $" val {v:F4}" : "")} " +
-                    $"{(DateTime.UtcNow - started).TotalSeconds / Math.Max(1, s.Step - first):F3} s/step"));
-                if (Console.IsOutputRedirected)
-                {
-                    trainer.Run(s => { if (s.Step % every == 0 || s.ValidationLoss is not null) Line(s); });
-                }
-                else
-                {
-                    Terminal.Current().Progress().Start(ctx =>
-                    {
-                        var task = ctx.AddTask("training");
-                        trainer.Run(s =>
-                        {
-                            task.MaxValue = Math.Max(task.MaxValue, s.Step + 1);
-                            task.Value = s.Step;
-                            task.Description = string.Create(CultureInfo.InvariantCulture, $"step {s.Step} loss {s.Loss:F3} bpp {s.Bpp:F3} mse {s.Mse:F5} aux {s.Aux:F0}");
-                        });
-                    });
-                }
+                    $"{(DateTime.UtcNow - started).TotalSeconds / Math.Max(1, s.Step - first):F3} s/step");
+                TrainingProgress.Run<TrainStep>(r => trainer.Run(r), s => s.Step, s => s.ValidationLoss is not null, every, Line,
+                    s => string.Create(CultureInfo.InvariantCulture, $"step {s.Step} loss {s.Loss:F3} bpp {s.Bpp:F3} mse {s.Mse:F5} aux {s.Aux:F0}"));
                 Console.WriteLine($"done: {Path.Combine(runDir, Trainer.ModelFile)} after {trainer.Step} steps ({(DateTime.UtcNow - started).TotalMinutes:F1} min this session)");
             }
             return 0;
