@@ -256,7 +256,7 @@ internal static class AttackCommand
         a with { Steps = 0, DataFolders = [], Objectives = [] } == b with { Steps = 0, DataFolders = [], Objectives = [] }
         && a.Objectives.SequenceEqual(b.Objectives);
 
-    private static void Train(BackdoorTrainer trainer, string runDir, int logEvery)
+    internal static void Train(BackdoorTrainer trainer, string runDir, int logEvery)
     {
         var started = DateTime.UtcNow;
         long first = trainer.Step;

@@ -217,23 +217,38 @@ public static class AttackEvaluation
         return (result, false);
     }
 
-    private static AttackEvaluationResult? TryReadCache(AttackRun run, string cache, string imageFolder, int? limit, DownstreamSettings? downstream)
+    /// <summary>
+    /// The cached evaluation of the finished run in <paramref name="runDirectory"/> when <see cref="EvaluateCached"/> would
+    /// reuse it for these images and settings, else null; never evaluates and never loads a model (only the run's
+    /// <c>options.json</c> and <see cref="CacheFile"/> are read).
+    /// </summary>
+    public static AttackEvaluationResult? ReadCached(string runDirectory, string imageFolder, int? limit = null, DownstreamSettings? downstream = null)
     {
-        var encoder = Path.Combine(run.Directory, BackdoorTrainer.EncoderFile);
+        var objectives = AttackRecord.Read(runDirectory).Options.Objectives.Select(Objectives.BackdoorObjective.Parse).ToList();
+        return TryReadCache(runDirectory, objectives, Path.Combine(runDirectory, CacheFile), imageFolder, limit, downstream);
+    }
+
+    private static AttackEvaluationResult? TryReadCache(AttackRun run, string cache, string imageFolder, int? limit, DownstreamSettings? downstream) =>
+        TryReadCache(run.Directory, run.Objectives, cache, imageFolder, limit, downstream);
+
+    private static AttackEvaluationResult? TryReadCache(string directory, IReadOnlyList<Objectives.BackdoorObjective> objectives, string cache, string imageFolder, int? limit,
+                                                        DownstreamSettings? downstream)
+    {
+        var encoder = Path.Combine(directory, BackdoorTrainer.EncoderFile);
         if (!File.Exists(cache) || File.GetLastWriteTimeUtc(encoder) >= File.GetLastWriteTimeUtc(cache)) return null;
         AttackEvaluationResult result;
         try { result = AttackEvaluationResult.FromJson(File.ReadAllText(cache), cache); }
         catch (IOException) { return null; }
         var names = Files(imageFolder, limit).Select(Path.GetFileName).ToList();
         bool same = result.Images.Count == names.Count && result.Images.Select(i => i.Image).SequenceEqual(names)
-                    && result.Objectives.Select(x => x.Name).SequenceEqual(run.Objectives.Select(x => x.Name));
-        if (same && HasDownstream(run))
+                    && result.Objectives.Select(x => x.Name).SequenceEqual(objectives.Select(x => x.Name));
+        if (same && objectives.Any(x => x.Data != Objectives.ObjectiveData.Main))
         {
             same = result.Downstream == (downstream ?? new DownstreamSettings())
-                   && (result.Segmentation?.Count ?? 0) == run.Objectives.Count(x => x is Objectives.SegmentationObjective)
-                   && (result.Face?.Count ?? 0) == run.Objectives.Count(x => x is Objectives.FaceObjective)
-                   && (result.Segmentation ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(run.Directory, r.Figure)))
-                   && (result.Face ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(run.Directory, r.Figure)));
+                   && (result.Segmentation?.Count ?? 0) == objectives.Count(x => x is Objectives.SegmentationObjective)
+                   && (result.Face?.Count ?? 0) == objectives.Count(x => x is Objectives.FaceObjective)
+                   && (result.Segmentation ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(directory, r.Figure)))
+                   && (result.Face ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(directory, r.Figure)));
         }
         return same ? result : null;
     }

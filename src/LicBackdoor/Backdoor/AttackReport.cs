@@ -139,8 +139,15 @@ public sealed partial class AttackReport
     public static double? WallSeconds(AttackRun run)
     {
         ArgumentNullException.ThrowIfNull(run);
-        var encoder = Path.Combine(run.Directory, BackdoorTrainer.EncoderFile);
-        if (!File.Exists(encoder) || !DateTime.TryParse(run.Record.Started, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var started)) return null;
+        return WallSeconds(run.Directory, run.Record);
+    }
+
+    /// <summary>Seconds from the start of the run in <paramref name="directory"/> (<paramref name="record"/>) to its final encoder file, or null when unknown.</summary>
+    public static double? WallSeconds(string directory, AttackRecord record)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        var encoder = Path.Combine(directory, BackdoorTrainer.EncoderFile);
+        if (!File.Exists(encoder) || !DateTime.TryParse(record.Started, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var started)) return null;
         var seconds = (File.GetLastWriteTimeUtc(encoder) - started.ToUniversalTime()).TotalSeconds;
         return seconds >= 0 ? seconds : null;
     }
