@@ -1,0 +1,75 @@
+using LicBackdoor.Backdoor;
+using LicBackdoor.Paper;
+
+namespace LicBackdoor.Tests.Paper;
+
+/// <summary>The generated section of RESULTS.md, the budgets and the runs' cache keys.</summary>
+public sealed class PaperDocumentTests
+{
+    private const string Begin = PaperRunner.BeginMarker, End = PaperRunner.EndMarker;
+
+    [Fact]
+    public void ReplaceSectionKeepsTheHandWrittenTextAroundTheMarkers()
+    {
+        var doc = $"# Results\n\nbefore\n\n{Begin}\nold generated\n{End}\n\nafter\n";
+        var updated = PaperDocument.ReplaceSection(doc, Begin, End, "new generated\n");
+        Assert.Equal($"# Results\n\nbefore\n\n{Begin}\nnew generated\n{End}\n\nafter\n", updated);
+        Assert.Equal(updated, PaperDocument.ReplaceSection(updated, Begin, End, "new generated\n"));   // idempotent
+    }
+
+    [Fact]
+    public void ReplaceSectionAppendsMarkersWhenTheDocumentHasNone()
+    {
+        var updated = PaperDocument.ReplaceSection("# Results\n\ntext\n", Begin, End, "generated");
+        Assert.Equal($"# Results\n\ntext\n\n{Begin}\ngenerated\n{End}\n", updated);
+    }
+
+    [Fact]
+    public void ReplaceSectionRefusesBrokenMarkers()
+    {
+        Assert.Throws<InvalidOperationException>(() => PaperDocument.ReplaceSection($"x\n{Begin}\ny\n", Begin, End, "z"));
+        Assert.Throws<InvalidOperationException>(() => PaperDocument.ReplaceSection($"{End}\n{Begin}\n", Begin, End, "z"));
+    }
+
+    [Fact]
+    public void MarkdownAndHtmlRenderTablesFiguresAndCode()
+    {
+        PaperBlock[] blocks =
+        [
+            new PaperHeading(3, "Table 9"),
+            new PaperCode("licb paper --table 9"),
+            new PaperTableBlock(new ReportTable("", ["", "a|b"], [["row", "1.00"]])),
+            new PaperFigure("fig.png", "a `code` caption"),
+        ];
+        var md = PaperDocument.ToMarkdown(blocks, "paper/");
+        Assert.Contains("### Table 9\n", md);
+        Assert.Contains("```\nlicb paper --table 9\n```\n", md);
+        Assert.Contains("|  | a\\|b |\n|---|---:|\n| row | 1.00 |\n", md);
+        Assert.Contains("![fig.png](paper/fig.png)", md);
+        var html = PaperDocument.ToHtml(blocks, "t");
+        Assert.Contains("<img src=\"fig.png\"", html);
+        Assert.Contains("<code>code</code>", html);
+        Assert.Contains("<td>1.00</td>", html);
+    }
+
+    [Fact]
+    public void TheCacheKeyChangesWithTheBudgetAndTheVanillaWeights()
+    {
+        var options = new AttackOptions { Model = "bmshj2018-hyperprior", Quality = 3, Objectives = ["bpp"], DataFolders = ["/data/photos"], Steps = 1000 };
+        var a = new PaperAttack("x", options);
+        Assert.Equal(a.Key("0011"), new PaperAttack("y", options with { CheckpointEvery = 7 }).Key("0011"));   // not part of what a run learns
+        Assert.NotEqual(a.Key("0011"), new PaperAttack("x", options with { Steps = 1001 }).Key("0011"));
+        Assert.NotEqual(a.Key("0011"), new PaperAttack("x", options with { Trigger = new TriggerSpec(TopK: false) }).Key("0011"));
+        Assert.NotEqual(a.Key("0011"), a.Key("0012"));
+    }
+
+    [Fact]
+    public void BudgetsAreNamedAndValidated()
+    {
+        Assert.Equal(PaperBudget.Full, PaperBudget.Named("full"));
+        Assert.Equal(PaperBudget.Tiny, PaperBudget.Named("tiny"));
+        Assert.Throws<ArgumentException>(() => PaperBudget.Named("huge"));
+        Assert.Throws<ArgumentException>(() => (PaperBudget.Default with { Steps = 0 }).Validate());
+        Assert.Contains("1000 steps of batch 8 (64x64 crops)", PaperBudget.Default.Describe());
+    }
+}
