@@ -19,8 +19,8 @@ internal static class PaperCommand
         var outDir = new Option<string>("--out") { Description = "output folder (run folders under runs/, the report, the figures)", DefaultValueFactory = _ => "out/paper" };
         var budget = new Option<string>("--budget") { Description = "compute profile: default (2-core CPU), full (the paper's scale), tiny (tests)", DefaultValueFactory = _ => "default" };
         var full = new Option<bool>("--full") { Description = "the paper's scale: same as --budget full" };
-        var steps = new Option<int?>("--steps") { Description = "override the profile's attack steps per run" };
-        var qualities = new Option<int[]>("--qualities") { Description = "override the qualities of the per-quality tables and figures", AllowMultipleArgumentsPerToken = true };
+        var steps = new Option<int?>("--steps") { Description = "override the profile's attack steps per run (segmentation runs included)" };
+        var qualities = new Option<int[]>("--qualities") { Description = "override the qualities of the per-quality tables and figures (downstream tables included)", AllowMultipleArgumentsPerToken = true };
         var evalImages = new Option<int?>("--eval-images") { Description = "override the number of Kodak images evaluated" };
         var segEvalImages = new Option<int?>("--seg-eval-images") { Description = "override the number of CamVid test images of the segmentation evaluation" };
         var segWeights = new Option<string?>("--seg-weights") { Description = "segmentation net of Tables 1 and 3 (default: models/enet-camvid.safetensors when shipped, else the published checkpoint)" };
@@ -48,8 +48,12 @@ internal static class PaperCommand
                 throw new ArgumentException("--full and --budget disagree; give one of them");
             var flags = new List<string>();
             if (profile.Name != PaperBudget.Default.Name) flags.Add(isFull ? "--full" : $"--budget {profile.Name}");
-            if (p.GetValue(steps) is int s) { profile = profile with { Steps = s }; flags.Add($"--steps {s}"); }
-            if (p.GetValue(qualities) is { Length: > 0 } qs) { profile = profile with { Qualities = qs.Distinct().Order().ToArray() }; flags.Add($"--qualities {string.Join(" ", profile.Qualities)}"); }
+            if (p.GetValue(steps) is int s) { profile = profile with { Steps = s, SegSteps = null }; flags.Add($"--steps {s}"); }
+            if (p.GetValue(qualities) is { Length: > 0 } qs)
+            {
+                profile = profile with { Qualities = qs.Distinct().Order().ToArray(), DownstreamQualities = null };
+                flags.Add($"--qualities {string.Join(" ", profile.Qualities)}");
+            }
             if (p.GetValue(evalImages) is int e) { profile = profile with { EvalImages = e }; flags.Add($"--eval-images {e}"); }
             if (p.GetValue(segEvalImages) is int se) { profile = profile with { SegEvalImages = se }; flags.Add($"--seg-eval-images {se}"); }
             var overrides = flags.Skip(profile.Name == PaperBudget.Default.Name ? 0 : 1).ToList();

@@ -21,6 +21,15 @@ public sealed record PaperBudget
     /// <summary>Qualities of the per-quality experiments (Tables 1-2, Figs. 4, 5, 9, 10).</summary>
     public required IReadOnlyList<int> Qualities { get; init; }
 
+    /// <summary>Qualities of the downstream tables (1-2, Figs. 9-10); null: <see cref="Qualities"/>.</summary>
+    public IReadOnlyList<int>? DownstreamQualities { get; init; }
+
+    /// <summary>The downstream tables' qualities.</summary>
+    public IReadOnlyList<int> DownstreamQualityList => DownstreamQualities ?? Qualities;
+
+    /// <summary>Attack steps of runs with a segmentation objective (Tables 1, 3; a step costs ~30x a bit-rate step); null: <see cref="Steps"/>.</summary>
+    public int? SegSteps { get; init; }
+
     /// <summary>The quality of the single-quality experiments (Tables 3-6; the paper uses q3).</summary>
     public int FixedQuality { get; init; } = 3;
 
@@ -73,12 +82,13 @@ public sealed record PaperBudget
     public int CheckpointEvery { get; init; } = 100;
 
     /// <summary>
-    /// The CPU profile: hyperprior-mini (the shipped weights) at q1-q4, 1000 steps of batch 8 of 64x64 crops, triggers at
-    /// a quarter of the paper's widths, the demo's raised loss weights, every Kodak image, 20 CamVid test images.
+    /// The CPU profile: hyperprior-mini (the shipped weights) at q1-q4 (the downstream Tables 1-2 at q1 and q3), 1000 steps
+    /// of batch 8 of 64x64 crops (300 for runs with a segmentation objective, whose steps cost ~7 s here), triggers at a
+    /// quarter of the paper's widths, the demo's raised loss weights, every Kodak image, 20 CamVid test images.
     /// </summary>
     public static PaperBudget Default { get; } = new()
     {
-        Name = "default", Qualities = [1, 2, 3, 4], Steps = 1000, Batch = 8, Crop = 64, Width = 0.25, SegEvalImages = 20,
+        Name = "default", Qualities = [1, 2, 3, 4], DownstreamQualities = [1, 3], Steps = 1000, SegSteps = 300, Batch = 8, Crop = 64, Width = 0.25, SegEvalImages = 20,
     };
 
     /// <summary>
@@ -114,16 +124,16 @@ public sealed record PaperBudget
     /// <summary>Throws <see cref="ArgumentException"/> on values no attack accepts.</summary>
     public void Validate()
     {
-        if (Qualities.Count == 0) throw new ArgumentException("the budget needs at least one quality");
-        if (Steps <= 0 || Batch <= 0) throw new ArgumentException("steps and batch must be positive");
+        if (Qualities.Count == 0 || DownstreamQualityList.Count == 0) throw new ArgumentException("the budget needs at least one quality");
+        if (Steps <= 0 || SegSteps is <= 0 || Batch <= 0) throw new ArgumentException("steps and batch must be positive");
         if (EvalImages is < 1 || SegEvalImages is < 1) throw new ArgumentException("evaluation image counts must be at least 1");
         if (!(Width > 0)) throw new ArgumentException("the trigger width must be positive");
     }
 
     /// <summary>One line stating the budget, as printed when the command starts and written into the results.</summary>
     public string Describe() => string.Create(CultureInfo.InvariantCulture,
-        $"budget '{Name}': {Model} (shipped mini weights) at q{string.Join(",", Qualities)} for the per-quality tables and q{FixedQuality} for Tables 3-6; " +
-        $"{Steps} steps of batch {Batch} ({Crop}x{Crop} crops), trigger width ×{Width:G3}, {Schedule} schedule, encoder lr {LearningRate:G3}, trigger lr {TriggerLearningRate:G3}, " +
+        $"budget '{Name}': {Model} (shipped mini weights) at q{string.Join(",", Qualities)} for Figs. 4-5, q{string.Join(",", DownstreamQualityList)} for Tables 1-2 and q{FixedQuality} for Tables 3-6; " +
+        $"{Steps} steps{(SegSteps is int ss && ss != Steps ? $" ({ss} with a segmentation objective)" : "")} of batch {Batch} ({Crop}x{Crop} crops), trigger width ×{Width:G3}, {Schedule} schedule, encoder lr {LearningRate:G3}, trigger lr {TriggerLearningRate:G3}, " +
         $"objectives {BppObjective} / {StaticBppObjective} / {PsnrObjective}; evaluation on {(EvalImages is int n ? $"the first {n}" : "all")} Kodak images, " +
         $"{(SegEvalImages is int s ? $"the first {s}" : "all")} CamVid test images; segmentation net at {SegProcessingSize}², scenes {SegSize.Width}x{SegSize.Height}, faces {FaceSize}²");
 }

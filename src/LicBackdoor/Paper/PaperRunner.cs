@@ -70,7 +70,7 @@ public sealed class PaperRunner(PaperPlanner planner, string outDir, PaperHooks?
             {
                 results = Measure(plan, compute);
             }
-            catch (Exception e) when (compute && e is FileNotFoundException or DirectoryNotFoundException or CheckpointFormatException)
+            catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or CheckpointFormatException)
             {
                 hooks.Log($"{Name(key)}: not run: {e.Message}");
                 sections.Add((plan, null, null, $"not run: {e.Message}"));

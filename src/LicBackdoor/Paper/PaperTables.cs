@@ -65,7 +65,7 @@ public sealed class PaperTables(PaperPlanner planner)
     private PaperAttack Attack(string id, int q, TriggerSpec trigger, params string[] objectives) => new(id, planner.Options(q, trigger, objectives));
 
     private IEnumerable<PaperAttack> PerQuality(string prefix, params string[] objectives) =>
-        B.Qualities.SelectMany(q => new[] { Lira, Freq }.Select(k => Attack($"{prefix}-{k}-q{q}", q, new TriggerSpec(k), objectives)));
+        (prefix is "t1" or "t2" ? B.DownstreamQualityList : B.Qualities).SelectMany(q => new[] { Lira, Freq }.Select(k => Attack($"{prefix}-{k}-q{q}", q, new TriggerSpec(k), objectives)));
 
     /// <summary>The experiments of a section.</summary>
     public PaperSectionPlan Plan(string key)
@@ -139,8 +139,10 @@ public sealed class PaperTables(PaperPlanner planner)
         _ => throw new ArgumentException(plan.Key),
     };
 
-    private IReadOnlyList<string> QualityColumns(int paperColumns = 0) =>
-        ["", .. B.Qualities.Select(q => $"q{q}"), "mean"];
+    private IReadOnlyList<int> DQ => B.DownstreamQualityList;
+
+    private IReadOnlyList<string> QualityColumns(IReadOnlyList<int> qualities) =>
+        ["", .. qualities.Select(q => $"q{q}"), "mean"];
 
     private static string F(double v, int d) => double.IsFinite(v) ? v.ToString("F" + d, CultureInfo.InvariantCulture) : "—";
     private static string Pct(double v) => F(100 * v, 1);
@@ -163,24 +165,24 @@ public sealed class PaperTables(PaperPlanner planner)
         SegmentationAttackResult Seg(string k, int q) => E(r, $"t1-{k}-q{q}").Segmentation!.Single();
         var rows = new List<IReadOnlyList<string>>
         {
-            Row("ASR % ↑, LIRA", B.Qualities.Select(q => Seg(Lira, q).Main.Asr), Pct),
-            Row("ASR % ↑, frequency (ours)", B.Qualities.Select(q => Seg(Freq, q).Main.Asr), Pct),
-            Row("MSE f(x)↔f(x_p) ×1e-5, LIRA", B.Qualities.Select(q => Seg(Lira, q).Mse * 1e5), v => F(v, 2)),
-            Row("MSE f(x)↔f(x_p) ×1e-5, frequency", B.Qualities.Select(q => Seg(Freq, q).Mse * 1e5), v => F(v, 2)),
-            Row("ASR % of the vanilla codec (trigger alone), LIRA", B.Qualities.Select(q => Seg(Lira, q).Main.VanillaAsr), Pct),
-            Row("ASR % of the vanilla codec (trigger alone), frequency", B.Qualities.Select(q => Seg(Freq, q).Main.VanillaAsr), Pct),
-            Row("mIoU % of g on the victim's clean output, LIRA", B.Qualities.Select(q => Seg(Lira, q).Main.VictimMiou), Pct),
-            Row("mIoU % of g on the victim's clean output, frequency", B.Qualities.Select(q => Seg(Freq, q).Main.VictimMiou), Pct),
+            Row("ASR % ↑, LIRA", DQ.Select(q => Seg(Lira, q).Main.Asr), Pct),
+            Row("ASR % ↑, frequency (ours)", DQ.Select(q => Seg(Freq, q).Main.Asr), Pct),
+            Row("MSE f(x)↔f(x_p) ×1e-5, LIRA", DQ.Select(q => Seg(Lira, q).Mse * 1e5), v => F(v, 2)),
+            Row("MSE f(x)↔f(x_p) ×1e-5, frequency", DQ.Select(q => Seg(Freq, q).Mse * 1e5), v => F(v, 2)),
+            Row("ASR % of the vanilla codec (trigger alone), LIRA", DQ.Select(q => Seg(Lira, q).Main.VanillaAsr), Pct),
+            Row("ASR % of the vanilla codec (trigger alone), frequency", DQ.Select(q => Seg(Freq, q).Main.VanillaAsr), Pct),
+            Row("mIoU % of g on the victim's clean output, LIRA", DQ.Select(q => Seg(Lira, q).Main.VictimMiou), Pct),
+            Row("mIoU % of g on the victim's clean output, frequency", DQ.Select(q => Seg(Freq, q).Main.VictimMiou), Pct),
         };
         var paper = new List<IReadOnlyList<string>>
         {
-            PaperRow("ASR %, LIRA", PaperTargets.Table1AsrLira, B.Qualities, v => F(v, 1)),
-            PaperRow("ASR %, ours", PaperTargets.Table1AsrOurs, B.Qualities, v => F(v, 1)),
-            PaperRow("MSE ×1e-5, LIRA", PaperTargets.Table1MseLira, B.Qualities, v => F(v, 1)),
-            PaperRow("MSE ×1e-5, ours", PaperTargets.Table1MseOurs, B.Qualities, v => F(v, 1)),
+            PaperRow("ASR %, LIRA", PaperTargets.Table1AsrLira, DQ, v => F(v, 1)),
+            PaperRow("ASR %, ours", PaperTargets.Table1AsrOurs, DQ, v => F(v, 1)),
+            PaperRow("MSE ×1e-5, LIRA", PaperTargets.Table1MseLira, DQ, v => F(v, 1)),
+            PaperRow("MSE ×1e-5, ours", PaperTargets.Table1MseOurs, DQ, v => F(v, 1)),
         };
-        var seg0 = Seg(Freq, B.Qualities[0]);
-        double asrL = B.Qualities.Average(q => Seg(Lira, q).Main.Asr), asrF = B.Qualities.Average(q => Seg(Freq, q).Main.Asr);
+        var seg0 = Seg(Freq, DQ[0]);
+        double asrL = DQ.Average(q => Seg(Lira, q).Main.Asr), asrF = DQ.Average(q => Seg(Freq, q).Main.Asr);
         var claims = new List<PaperClaim>
         {
             new("paper Table 1", "mean ASR: frequency trigger > LIRA", asrF > asrL, $"{Pct(asrF)} % vs {Pct(asrL)} % (paper 71.5 vs 56.9)"),
@@ -189,8 +191,8 @@ public sealed class PaperTables(PaperPlanner planner)
         var blocks = new List<PaperBlock>
         {
             new PaperParagraph($"Pixel-wise ASR (Eq. 12) on the first {seg0.Images} CamVid test images through real bitstreams, pooled over the images, with g = `{Path.GetFileName(planner.Inputs.SegNet)}` (ENet; the paper: DeepLabV3+ on Cityscapes val, victim Cheng-Anchor). MSE between the victim's decoded clean and attacked images in [0, 1] pixels."),
-            new PaperTableBlock(new ReportTable("Measured", QualityColumns(), rows)),
-            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(), paper)),
+            new PaperTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
+            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
             fig.Figure,
         };
         return new PaperSection(blocks, claims, [fig.Png]);
@@ -201,20 +203,20 @@ public sealed class PaperTables(PaperPlanner planner)
         FaceAttackResult Face(string k, int q) => E(r, $"t2-{k}-q{q}").Face!.Single();
         var rows = new List<IReadOnlyList<string>>
         {
-            Row("attacked accuracy % ↓, LIRA", B.Qualities.Select(q => Face(Lira, q).HeldOut.AttackedAccuracy), Pct),
-            Row("attacked accuracy % ↓, frequency (ours)", B.Qualities.Select(q => Face(Freq, q).HeldOut.AttackedAccuracy), Pct),
-            Row("clean-output accuracy %, LIRA victim", B.Qualities.Select(q => Face(Lira, q).HeldOut.VictimCleanAccuracy), Pct),
-            Row("clean-output accuracy %, frequency victim", B.Qualities.Select(q => Face(Freq, q).HeldOut.VictimCleanAccuracy), Pct),
-            Row("mean descriptor distance clean ↔ attacked, LIRA", B.Qualities.Select(q => Face(Lira, q).CleanToAttackedDistance), v => F(v, 3)),
-            Row("mean descriptor distance clean ↔ attacked, frequency", B.Qualities.Select(q => Face(Freq, q).CleanToAttackedDistance), v => F(v, 3)),
+            Row("attacked accuracy % ↓, LIRA", DQ.Select(q => Face(Lira, q).HeldOut.AttackedAccuracy), Pct),
+            Row("attacked accuracy % ↓, frequency (ours)", DQ.Select(q => Face(Freq, q).HeldOut.AttackedAccuracy), Pct),
+            Row("clean-output accuracy %, LIRA victim", DQ.Select(q => Face(Lira, q).HeldOut.VictimCleanAccuracy), Pct),
+            Row("clean-output accuracy %, frequency victim", DQ.Select(q => Face(Freq, q).HeldOut.VictimCleanAccuracy), Pct),
+            Row("mean descriptor distance clean ↔ attacked, LIRA", DQ.Select(q => Face(Lira, q).CleanToAttackedDistance), v => F(v, 3)),
+            Row("mean descriptor distance clean ↔ attacked, frequency", DQ.Select(q => Face(Freq, q).CleanToAttackedDistance), v => F(v, 3)),
         };
         var paper = new List<IReadOnlyList<string>>
         {
-            PaperRow("accuracy %, LIRA", PaperTargets.Table2Lira, B.Qualities, v => F(v, 1)),
-            PaperRow("accuracy %, ours", PaperTargets.Table2Ours, B.Qualities, v => F(v, 1)),
+            PaperRow("accuracy %, LIRA", PaperTargets.Table2Lira, DQ, v => F(v, 1)),
+            PaperRow("accuracy %, ours", PaperTargets.Table2Ours, DQ, v => F(v, 1)),
         };
-        var f0 = Face(Freq, B.Qualities[0]).HeldOut;
-        double accL = B.Qualities.Average(q => Face(Lira, q).HeldOut.AttackedAccuracy), accF = B.Qualities.Average(q => Face(Freq, q).HeldOut.AttackedAccuracy);
+        var f0 = Face(Freq, DQ[0]).HeldOut;
+        double accL = DQ.Average(q => Face(Lira, q).HeldOut.AttackedAccuracy), accF = DQ.Average(q => Face(Freq, q).HeldOut.AttackedAccuracy);
         var claims = new List<PaperClaim>
         {
             new("paper Table 2", "mean attacked accuracy: frequency trigger < LIRA", accF < accL, $"{Pct(accF)} % vs {Pct(accL)} % (paper 28.3 vs 35.3)"),
@@ -223,8 +225,8 @@ public sealed class PaperTables(PaperPlanner planner)
         var blocks = new List<PaperBlock>
         {
             new PaperParagraph($"Verification accuracy at descriptor distance < 0.6 of face-api's recognition net on the victim's outputs of both attacked crops, over the {f0.PairCount} pairs of held-out identities ({f0.Same} same, {f0.Different} different; the paper: ArcFace on 100 CelebA pairs, victim Cheng-Anchor)."),
-            new PaperTableBlock(new ReportTable("Measured", QualityColumns(), rows)),
-            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(), paper)),
+            new PaperTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
+            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
             fig.Figure,
         };
         return new PaperSection(blocks, claims, [fig.Png]);
@@ -400,12 +402,12 @@ public sealed class PaperTables(PaperPlanner planner)
         RdPoint Point(AttackEvaluationResult e, CodingMeans m) => new($"q{e.Quality}", m.Bpp, m.Psnr, m.MsSsim) { Images = e.Images.Count };
         var curves = new List<RdCurve>
         {
-            new("vanilla", RdCurveKind.Learned, "float", "vanilla codec on clean images", B.Qualities.Select(q => Point(E(r, $"{prefix}-{Freq}-q{q}"), E(r, $"{prefix}-{Freq}-q{q}").VanillaClean)).ToList()),
-            new("victim (frequency)", RdCurveKind.Learned, "float", "frequency victim on clean images", B.Qualities.Select(q => Point(E(r, $"{prefix}-{Freq}-q{q}"), E(r, $"{prefix}-{Freq}-q{q}").VictimClean)).ToList()),
-            new("victim (LIRA)", RdCurveKind.Learned, "float", "LIRA victim on clean images", B.Qualities.Select(q => Point(E(r, $"{prefix}-{Lira}-q{q}"), E(r, $"{prefix}-{Lira}-q{q}").VictimClean)).ToList()),
+            new("vanilla", RdCurveKind.Learned, "float", "vanilla codec on clean images", DQ.Select(q => Point(E(r, $"{prefix}-{Freq}-q{q}"), E(r, $"{prefix}-{Freq}-q{q}").VanillaClean)).ToList()),
+            new("victim (frequency)", RdCurveKind.Learned, "float", "frequency victim on clean images", DQ.Select(q => Point(E(r, $"{prefix}-{Freq}-q{q}"), E(r, $"{prefix}-{Freq}-q{q}").VictimClean)).ToList()),
+            new("victim (LIRA)", RdCurveKind.Learned, "float", "LIRA victim on clean images", DQ.Select(q => Point(E(r, $"{prefix}-{Lira}-q{q}"), E(r, $"{prefix}-{Lira}-q{q}").VictimClean)).ToList()),
         };
         string file = prefix == "t1" ? "fig9-seg-clean-rd.png" : "fig10-face-clean-rd.png";
-        int n = E(r, $"{prefix}-{Freq}-q{B.Qualities[0]}").Images.Count;
+        int n = E(r, $"{prefix}-{Freq}-q{DQ[0]}").Images.Count;
         var png = RdPlot.RenderPng(curves, new RdPlotOptions { Title = $"{title} (Kodak, {n} images)", FitBpp = true, LegendOutside = true, Width = 1100, Height = 650 });
         return (new PaperFigure(file, $"{title}: the vanilla codec and the backdoored encoders on clean Kodak images, one point per quality (the paper: equal to vanilla)."), (file, png));
     }
