@@ -70,6 +70,6 @@ public sealed class PaperDocumentTests
         Assert.Equal(PaperBudget.Tiny, PaperBudget.Named("tiny"));
         Assert.Throws<ArgumentException>(() => PaperBudget.Named("huge"));
         Assert.Throws<ArgumentException>(() => (PaperBudget.Default with { Steps = 0 }).Validate());
-        Assert.Contains("1000 steps of batch 8 (64x64 crops)", PaperBudget.Default.Describe());
+        Assert.Contains("1000 steps (300 with a segmentation objective) of batch 8 (64x64 crops)", PaperBudget.Default.Describe());
     }
 }
