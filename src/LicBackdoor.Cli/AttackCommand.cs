@@ -62,7 +62,7 @@ internal static class AttackCommand
         public Option<int> FaceHoldout { get; } = new("--face-holdout") { Description = "identities held out of the face objective's training (the last K of identities.csv); the evaluation pairs use them", DefaultValueFactory = _ => FaceSplit.DefaultHeldOut };
         public Option<int> FaceSize { get; } = new("--face-size") { Description = "side the face crops are resized to for training (multiple of 64)", DefaultValueFactory = _ => 128 };
         public Option<int?> SegEvalImages { get; } = new("--seg-eval-images") { Description = "evaluate the seg: objectives on the first N CamVid test images (default: all 117)" };
-        public Option<string?> TransferSegWeights { get; } = new("--transfer-seg-weights") { Description = "a second segmentation net for the transfer ASR (skipped with a note when this build has no loader for it)" };
+        public Option<string?> TransferSegWeights { get; } = new("--transfer-seg-weights") { Description = "a second segmentation net for the transfer ASR (default: the shipped models/segresnet-camvid.safetensors; skipped with a note when this build has no loader for it)" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
 
         public void AddTo(Command cmd)
@@ -129,7 +129,7 @@ internal static class AttackCommand
         public DownstreamSettings Downstream(ParseResult p, string? dataOverride)
         {
             if (p.GetValue(SegEvalImages) is < 1) throw new ArgumentException("--seg-eval-images must be at least 1");
-            var transfer = p.GetValue(TransferSegWeights) is string t ? Path.GetFullPath(t) : null;
+            var transfer = p.GetValue(TransferSegWeights) is string t ? Path.GetFullPath(t) : SegmentationNets.DefaultTransferWeights();
             if (transfer is not null && !File.Exists(transfer)) throw new FileNotFoundException($"{transfer}: transfer segmentation net weights not found (--transfer-seg-weights)", transfer);
             return new DownstreamSettings(p.GetValue(SegEvalImages), transfer, dataOverride is null ? null : Path.GetFullPath(dataOverride));
         }

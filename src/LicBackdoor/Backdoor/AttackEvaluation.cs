@@ -175,7 +175,8 @@ public static class AttackEvaluation
         var images = new List<AttackImageResult>();
         for (int i = 0; i < files.Count; i++)
         {
-            var r = EvaluateImage(run, files[i]);
+            AttackImageResult r;
+            using (Runtime.GcQuiet.Enter()) r = EvaluateImage(run, files[i]);
             images.Add(r);
             progress?.Invoke(i + 1, files.Count, r);
         }

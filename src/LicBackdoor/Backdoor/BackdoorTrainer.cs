@@ -394,7 +394,8 @@ public sealed class BackdoorTrainer : IDisposable
         while (Step < options.Steps)
         {
             if ((stopAfter is long s && done >= s) || cancel.IsCancellationRequested) return false;
-            var step = TrainOneStep();
+            AttackStep step;
+            using (Runtime.GcQuiet.Enter()) step = TrainOneStep();
             done++;
             var line = new StringBuilder();
             line.Append(step.Step.ToString(CultureInfo.InvariantCulture)).Append(',').Append(step.Loss.ToString("R", CultureInfo.InvariantCulture));

@@ -197,6 +197,7 @@ public static class DownstreamEvaluation
         double mse = 0, vanillaMse = 0, mask = 0;
         for (int i = 0; i < samples.Count; i++)
         {
+            using var quiet = Runtime.GcQuiet.Enter();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var x = samples[i].LoadImage();
@@ -297,6 +298,7 @@ public static class DownstreamEvaluation
         var d = new Dictionary<string, double[][]>(StringComparer.Ordinal);
         for (int i = 0; i < pairs.Files.Count; i++)
         {
+            using var quiet = Runtime.GcQuiet.Enter();
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var x = ImageFile.Load(pairs.PathOf(pairs.Files[i]));

@@ -322,6 +322,16 @@ public static class SegmentationNets
     /// <summary>The project's own trained ENet, in the repository's <c>models/</c> (copied beside the program), preferred when present.</summary>
     public const string TrainedWeightsFile = "enet-camvid.safetensors";
 
+    /// <summary>File name of the second segmentation net shipped in <c>models/</c> (SegResNet), used for the transfer ASR.</summary>
+    public const string TransferWeightsFile = "segresnet-camvid.safetensors";
+
+    /// <summary>The shipped transfer net (<see cref="TransferWeightsFile"/> beside the program), or null when it is not shipped.</summary>
+    public static string? DefaultTransferWeights()
+    {
+        var path = Path.Combine(ModelStore.EmbeddedFolder, TransferWeightsFile);
+        return File.Exists(path) ? path : null;
+    }
+
     /// <summary>The published checkpoint, relative to the data root (barely trained, see downstream-spec A11).</summary>
     public static readonly string[] PublishedWeights = ["models", "enet-camvid", "enet-camvid.pth"];
 

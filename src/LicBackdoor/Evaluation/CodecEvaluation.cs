@@ -133,7 +133,8 @@ public static class CodecEvaluation
         var results = new List<ImageCodingResult>();
         for (int i = 0; i < files.Count; i++)
         {
-            var r = EvaluateImage(codec, files[i]);
+            ImageCodingResult r;
+            using (Runtime.GcQuiet.Enter()) r = EvaluateImage(codec, files[i]);
             results.Add(r);
             progress?.Invoke(i + 1, files.Count, r);
         }

@@ -123,7 +123,7 @@ public sealed class PaperPlanner(PaperBudget budget, PaperInputs inputs)
     public static TriggerSpec Trigger(string kind) => new(kind);
 
     /// <summary>The downstream evaluation settings of the budget.</summary>
-    public DownstreamSettings Downstream => new(budget.SegEvalImages, null, inputs.DataRoot is null ? null : Path.GetFullPath(inputs.DataRoot));
+    public DownstreamSettings Downstream => new(budget.SegEvalImages, SegmentationNets.DefaultTransferWeights(), inputs.DataRoot is null ? null : Path.GetFullPath(inputs.DataRoot));
 
     /// <summary>The vanilla weights' fingerprint of a quality (part of every run's cache key).</summary>
     public string Fingerprint(int quality)

@@ -180,7 +180,7 @@ public static class DefenseEvaluation
         var images = new List<DefenseImageResult>();
         for (int i = 0; i < imageFiles.Count; i++)
         {
-            images.Add(EvaluateImage(run, imageFiles[i], defenses, indices, amplification));
+            using (Runtime.GcQuiet.Enter()) images.Add(EvaluateImage(run, imageFiles[i], defenses, indices, amplification));
             progress?.Invoke(i + 1, imageFiles.Count);
         }
         var o = run.Record.Options;

@@ -150,7 +150,8 @@ public sealed class Trainer : IDisposable
         while (net.Step < options.Steps)
         {
             if ((stopAfter is long s && done >= s) || cancel.IsCancellationRequested) return false;
-            var step = TrainOneStep();
+            TrainStep step;
+            using (Runtime.GcQuiet.Enter()) step = TrainOneStep();
             done++;
             double? val = null;
             if (net.Step % options.ValidateEvery == 0 || net.Step == options.Steps)

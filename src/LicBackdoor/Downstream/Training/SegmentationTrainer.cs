@@ -249,7 +249,8 @@ public sealed class SegmentationTrainer : IDisposable
         while (adam.Step < options.Steps)
         {
             if ((stopAfter is long s && done >= s) || cancel.IsCancellationRequested) return false;
-            var step = TrainOneStep();
+            SegmentationTrainStep step;
+            using (Runtime.GcQuiet.Enter()) step = TrainOneStep();
             done++;
             if (options.ValidationImages > 0 && (adam.Step % options.ValidateEvery == 0 || adam.Step == options.Steps))
             {
