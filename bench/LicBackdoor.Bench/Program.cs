@@ -17,6 +17,10 @@ public static class Program
           enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
           attack-step [--steps K] [--threads T] [--width W] [--crop C] [--trigger KIND]
                                            seconds per backdoor-attack step (1 and 2 triggers, both schedules) and the trigger share
+          fuzz-lic [--cases N] [--seed S] [--max-pixels P] [--alloc-cap B] [--timeout S] [--forged-share F] [--out DIR] [--replay DIR]
+                                           mutated .lic files into Decompress: outcome counts, crashes, hangs, allocations
+          fuzz-weights [--cases N] [--seed S] [--alloc-cap B] [--timeout S] [--out DIR]
+                                           mutated and hostile checkpoints (safetensors, zip, legacy, TF.js) into WeightsFile.Load
         """;
 
     public static int Main(string[] args)
@@ -34,6 +38,8 @@ public static class Program
             "train-step" => TrainStepTiming.Run(args[1..]),
             "enet" => ENetTiming.Run(args[1..]),
             "attack-step" => AttackStepTiming.Run(args[1..]),
+            "fuzz-lic" => LicFuzz.Run(args[1..]),
+            "fuzz-weights" => WeightsFuzz.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };
