@@ -21,6 +21,10 @@ public static class Program
                                            mutated .lic files into Decompress: outcome counts, crashes, hangs, allocations
           fuzz-weights [--cases N] [--seed S] [--alloc-cap B] [--timeout S] [--out DIR]
                                            mutated and hostile checkpoints (safetensors, zip, legacy, TF.js) into WeightsFile.Load
+          kill-test [--kind train|attack|both] [--kills K] [--max-delay S] [--seed S] [--out DIR] [--licb PATH]
+                                           SIGKILL tiny licb train / attack runs at random points, resume, compare with an uninterrupted run
+          determinism [--images N] [--cheng-quality Q] [--no-cheng] [--report FILE]
+                                           Kodak through every shipped model (and Cheng2020-Anchor) with 1 and 2 threads, twice: bytes and pixels
         """;
 
     public static int Main(string[] args)
@@ -40,6 +44,8 @@ public static class Program
             "attack-step" => AttackStepTiming.Run(args[1..]),
             "fuzz-lic" => LicFuzz.Run(args[1..]),
             "fuzz-weights" => WeightsFuzz.Run(args[1..]),
+            "kill-test" => KillTest.Run(args[1..]),
+            "determinism" => Determinism.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };
