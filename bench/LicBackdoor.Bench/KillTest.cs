@@ -45,7 +45,7 @@ public static class KillTest
         Directory.CreateDirectory(outDir);
         var rng = new SplitMix64(seed);
         bool ok = true;
-        Console.WriteLine($"# kill-test: {licb}, {kills} kills per run (delays uniform in [0.3 s, {(maxDelay > 0 ? $"{maxDelay} s" : "0.8 x the uninterrupted run's time")}]), seed {seed}");
+        Console.WriteLine($"# kill-test: {licb}, {kills} kills per run (delays uniform in [0.3 s, {(maxDelay > 0 ? $"{maxDelay} s" : "2 x the uninterrupted run's time / kills")}]), seed {seed}");
         if (kind is "train" or "both")
         {
             string[] Train(string run, bool resume) => [
@@ -78,7 +78,7 @@ public static class KillTest
         if (code != 0) { Console.WriteLine($"{name}: the uninterrupted run failed (exit {code})"); return false; }
         double full = sw.Elapsed.TotalSeconds;
         Console.WriteLine($"{name}: uninterrupted run {full:F1} s");
-        if (maxDelay <= 0) maxDelay = 0.8 * full;
+        if (maxDelay <= 0) maxDelay = Math.Max(3, 2 * full / Math.Max(1, kills));
 
         int killed = 0, attempts = 0, badFiles = 0, temps = 0, checkedFiles = 0;
         bool finished = false;
