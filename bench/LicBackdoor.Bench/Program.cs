@@ -17,6 +17,14 @@ public static class Program
           enet [--runs R] [--threads T]    ENet (CamVid) at 512x512: inference, and forward + backward through Logits
           attack-step [--steps K] [--threads T] [--width W] [--crop C] [--trigger KIND]
                                            seconds per backdoor-attack step (1 and 2 triggers, both schedules) and the trigger share
+          fuzz-lic [--cases N] [--seed S] [--max-pixels P] [--alloc-cap B] [--timeout S] [--forged-share F] [--out DIR] [--replay DIR]
+                                           mutated .lic files into Decompress: outcome counts, crashes, hangs, allocations
+          fuzz-weights [--cases N] [--seed S] [--alloc-cap B] [--timeout S] [--out DIR]
+                                           mutated and hostile checkpoints (safetensors, zip, legacy, TF.js) into WeightsFile.Load
+          kill-test [--kind train|attack|both] [--kills K] [--max-delay S] [--seed S] [--out DIR] [--licb PATH]
+                                           SIGKILL tiny licb train / attack runs at random points, resume, compare with an uninterrupted run
+          determinism [--images N] [--cheng-quality Q] [--no-cheng] [--report FILE]
+                                           Kodak through every shipped model (and Cheng2020-Anchor) with 1 and 2 threads, twice: bytes and pixels
         """;
 
     public static int Main(string[] args)
@@ -34,6 +42,10 @@ public static class Program
             "train-step" => TrainStepTiming.Run(args[1..]),
             "enet" => ENetTiming.Run(args[1..]),
             "attack-step" => AttackStepTiming.Run(args[1..]),
+            "fuzz-lic" => LicFuzz.Run(args[1..]),
+            "fuzz-weights" => WeightsFuzz.Run(args[1..]),
+            "kill-test" => KillTest.Run(args[1..]),
+            "determinism" => Determinism.Run(args[1..]),
             "-h" or "--help" or "help" => Help(),
             _ => Unknown(args[0]),
         };

@@ -152,7 +152,12 @@ public static class Cli
         var input = new Argument<string>("input") { Description = ".lic bitstream" };
         var output = new Argument<string>("output") { Description = "PNG to write" };
         var weights = WeightsOption();
-        var cmd = new Command("decompress", "decode a .lic bitstream into a PNG (model and quality come from the file)") { input, output, weights };
+        var maxPixels = new Option<long>("--max-pixels")
+        {
+            Description = $"refuse files declaring a larger image (padded pixels), before decoding (default {ImageCodec.DefaultMaxPixels})",
+            DefaultValueFactory = _ => ImageCodec.DefaultMaxPixels,
+        };
+        var cmd = new Command("decompress", "decode a .lic bitstream into a PNG (model and quality come from the file)") { input, output, weights, maxPixels };
         cmd.SetAction(p => Guard(p, () =>
         {
             var path = p.GetValue(input)!;
@@ -162,7 +167,8 @@ public static class Cli
             var codec = OpenCodec(file.ModelName, file.Quality, p.GetValue(weights));
             var sw = System.Diagnostics.Stopwatch.StartNew();
             using var scope = NewDisposeScope();
-            var x = ImageCodec.Decompress(codec, file, path);
+            if (p.GetValue(maxPixels) < 1) throw new ArgumentException("--max-pixels must be positive");
+            var x = ImageCodec.Decompress(codec, file, path, p.GetValue(maxPixels));
             ImageFile.SavePng(x, p.GetValue(output)!);
             Console.WriteLine($"{p.GetValue(output)}: {file.Width}x{file.Height}, decoded in {sw.Elapsed.TotalSeconds:F2} s");
             return 0;

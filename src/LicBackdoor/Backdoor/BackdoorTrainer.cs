@@ -368,6 +368,7 @@ public sealed class BackdoorTrainer : IDisposable
     {
         var record = AttackRecord.Read(runDir);
         var options = record.Options;
+        AtomicFile.RemoveStaleTemporaries(runDir); // what a killed run was writing; the files in place are complete
         if (steps is int total && total != options.Steps)
         {
             if (total <= 0) throw new ArgumentException("steps must be positive");

@@ -27,9 +27,23 @@ public static class ImageCodec
             new[] { latents.YStrings[0], latents.ZStrings[0] });
     }
 
+    /// <summary>
+    /// Default largest image (pixels, after padding to the model's multiple) <see cref="Decompress"/> accepts: 2^25,
+    /// about 33.5 Mpixel (8K UHD is 33.2). The decoder's activations grow with the pixel count (a synthesis transform
+    /// keeps N float channels at full resolution), so a header declaring a huge image is refused before anything is
+    /// allocated. Override with the <c>maxPixels</c> argument (<c>licb decompress --max-pixels</c>).
+    /// </summary>
+    public const long DefaultMaxPixels = 1L << 25;
+
     /// <summary>Decodes a <see cref="LicFile"/> into an image [1,3,H,W] in [0,1].</summary>
-    public static Tensor Decompress(LoadedCodec codec, LicFile file, string? fileName = null)
+    /// <param name="codec">The codec the file was written with (model, quality and fingerprint are checked).</param>
+    /// <param name="file">The parsed file.</param>
+    /// <param name="fileName">Named in error messages.</param>
+    /// <param name="maxPixels">Largest padded image accepted (default <see cref="DefaultMaxPixels"/>), checked before any tensor is allocated.</param>
+    /// <exception cref="InvalidBitstreamException">The file does not fit the codec, declares too large an image, or its streams are corrupt.</exception>
+    public static Tensor Decompress(LoadedCodec codec, LicFile file, string? fileName = null, long maxPixels = DefaultMaxPixels)
     {
+        if (maxPixels < 1) throw new ArgumentOutOfRangeException(nameof(maxPixels), "the pixel cap must be positive");
         string name = fileName ?? "<bitstream>";
         if (file.ModelName != codec.Model.ModelName)
             throw new InvalidBitstreamException($"{name}: was written by {file.ModelName}, not {codec.Model.ModelName}", fileName);
@@ -45,6 +59,9 @@ public static class ImageCodec
         int ph = file.Height + pad.Top + pad.Bottom, pw = file.Width + pad.Left + pad.Right;
         if (file.ZHeight * f != ph || file.ZWidth * f != pw)
             throw new InvalidBitstreamException($"{name}: latent size {file.ZHeight}x{file.ZWidth} does not match image size {file.Width}x{file.Height}", fileName);
+        if ((long)ph * pw > maxPixels)
+            throw new InvalidBitstreamException(
+                $"{name}: declares a {file.Width}x{file.Height} image ({(long)ph * pw} pixels padded), above the decoding cap of {maxPixels} pixels (raise it with --max-pixels)", fileName);
         using var scope = NewDisposeScope();
         try
         {

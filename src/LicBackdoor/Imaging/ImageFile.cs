@@ -55,7 +55,8 @@ public static partial class ImageFile
     /// <param name="applyExifOrientation">Rotate/flip upright according to the EXIF orientation (default true).</param>
     /// <exception cref="FileNotFoundException">The file does not exist.</exception>
     /// <exception cref="ImageFormatException">The file is empty, truncated, corrupt, of an unsupported format or too large.</exception>
-    public static Tensor Load(string path, bool applyExifOrientation = true)
+    /// <param name="maxPixels">Largest accepted pixel count (default <see cref="MaxPixels"/>), checked from the header before decoding.</param>
+    public static Tensor Load(string path, bool applyExifOrientation = true, long maxPixels = MaxPixels)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         if (Directory.Exists(path))
@@ -74,7 +75,7 @@ public static partial class ImageFile
         {
             throw new FileNotFoundException($"Image file not found: {path}", path, e);
         }
-        return DecodeImage(data, path, applyExifOrientation);
+        return DecodeImage(data, path, applyExifOrientation, maxPixels);
     }
 
     /// <summary>
@@ -84,8 +85,10 @@ public static partial class ImageFile
     /// <param name="nameForErrors">A file name or label used in error messages (default <c>&lt;image data&gt;</c>).</param>
     /// <param name="applyExifOrientation">Rotate/flip upright according to the EXIF orientation (default true).</param>
     /// <exception cref="ImageFormatException">The data is empty, truncated, corrupt, of an unsupported format or too large.</exception>
-    public static Tensor DecodeImage(byte[] data, string? nameForErrors = null, bool applyExifOrientation = true)
+    /// <param name="maxPixels">Largest accepted pixel count (default <see cref="MaxPixels"/>, at most that), checked from the header before decoding.</param>
+    public static Tensor DecodeImage(byte[] data, string? nameForErrors = null, bool applyExifOrientation = true, long maxPixels = MaxPixels)
     {
+        if (maxPixels < 1 || maxPixels > MaxPixels) throw new ArgumentOutOfRangeException(nameof(maxPixels), $"the pixel cap must be 1..{MaxPixels}");
         ArgumentNullException.ThrowIfNull(data);
         string name = string.IsNullOrEmpty(nameForErrors) ? MemoryLabel : nameForErrors;
         if (data.Length == 0)
@@ -93,14 +96,14 @@ public static partial class ImageFile
 
         // Refuse absurd PNG dimensions from the header before the decoder sees them.
         if (TryReadPngHeader(data, out int pngWidth, out int pngHeight, out _, out _))
-            CheckDimensions(name, pngWidth, pngHeight);
+            CheckDimensions(name, pngWidth, pngHeight, maxPixels);
 
         using var skData = SKData.CreateCopy(data);
         using var codec = SKCodec.Create(skData)
             ?? throw new ImageFormatException(name, DescribeUnrecognised(data));
 
         int width = codec.Info.Width, height = codec.Info.Height;
-        CheckDimensions(name, width, height);
+        CheckDimensions(name, width, height, maxPixels);
 
         // Skia keeps more than 8 bits only for 16-bit RGB(A) PNGs, and only through F16 output.
         bool sixteenBit = TryReadPngHeader(data, out _, out _, out int bitDepth, out int pngColorType)
@@ -250,14 +253,14 @@ public static partial class ImageFile
         return (byte)MathF.Round(v * 255f); // MidpointRounding.ToEven, like torch.round
     }
 
-    private static void CheckDimensions(string name, long width, long height)
+    private static void CheckDimensions(string name, long width, long height, long maxPixels = MaxPixels)
     {
         if (width < 1 || height < 1)
             throw new ImageFormatException(name, $"has invalid dimensions {width}x{height}");
         if (width > MaxSide || height > MaxSide)
             throw new ImageFormatException(name, $"is too large ({width}x{height}); each side must be at most {MaxSide} pixels");
-        if (width * height > MaxPixels)
-            throw new ImageFormatException(name, $"is too large ({width}x{height} = {width * height} pixels); the limit is {MaxPixels} pixels");
+        if (width * height > maxPixels)
+            throw new ImageFormatException(name, $"is too large ({width}x{height} = {width * height} pixels); the limit is {maxPixels} pixels");
     }
 
     /// <summary>Reads width, height, bit depth and colour type from a PNG's IHDR; false if the data is not a PNG with an IHDR.</summary>

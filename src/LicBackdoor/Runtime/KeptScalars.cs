@@ -19,4 +19,7 @@ public static class KeptScalars
 
     /// <summary>1.</summary>
     public static readonly Scalar One = 1f.ToScalar();
+
+    /// <summary>-1 (<c>a.add(b, MinusOne)</c> is <c>a - b</c> without the operator's temporary alpha).</summary>
+    public static readonly Scalar MinusOne = (-1f).ToScalar();
 }

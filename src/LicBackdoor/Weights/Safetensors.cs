@@ -84,7 +84,9 @@ public static class Safetensors
         long dataLen = data.Length - dataStart;
         var tensors = new Dictionary<string, Tensor>();
         var meta = new Dictionary<string, string>();
+        var ranges = new List<(long Begin, long End)>();
         using (doc)
+        try
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad("header is not a JSON object");
             foreach (var prop in doc.RootElement.EnumerateObject())
@@ -110,16 +112,36 @@ public static class Safetensors
                     foreach (var d in shape) { count = checked(count * d); }
                     if (checked(count * dt.Size) != offs[1] - offs[0])
                         throw Bad($"tensor '{prop.Name}': shape [{string.Join(",", shape)}] needs {count * dt.Size} bytes, its range has {offs[1] - offs[0]}");
-                    var bytes = data.AsSpan((int)(dataStart + offs[0]), (int)(offs[1] - offs[0])).ToArray();
+                    ranges.Add((offs[0], offs[1]));
                     var t = empty(shape, dt.Type);
-                    bytes.CopyTo(t.bytes);
-                    tensors[prop.Name] = t;
+                    data.AsSpan((int)(dataStart + offs[0]), (int)(offs[1] - offs[0])).CopyTo(t.bytes);
+                    if (!tensors.TryAdd(prop.Name, t)) { t.Dispose(); throw Bad($"tensor '{prop.Name}' appears twice"); }
                 }
                 catch (Exception e) when (e is KeyNotFoundException or InvalidOperationException or FormatException or OverflowException)
                 {
                     throw new CheckpointFormatException($"{name}: not a valid safetensors file: entry '{prop.Name}' is malformed ({e.Message})", name, e);
                 }
             }
+            // As the reference implementation requires: the byte ranges tile the data section exactly (no gaps, no
+            // overlaps, nothing after the last tensor), so appended or shifted data is refused rather than ignored.
+            long at = 0;
+            foreach (var (begin, end) in ranges.OrderBy(r => r.Begin).ThenBy(r => r.End))
+            {
+                if (begin != at) throw Bad(begin < at ? $"tensor data ranges overlap at byte {begin}" : $"bytes {at}..{begin} of the data section belong to no tensor");
+                at = end;
+            }
+            if (at != dataLen) throw Bad($"{dataLen - at} bytes after the last tensor's data (the tensors cover {at} of {dataLen} data bytes)");
+        }
+        catch (InvalidOperationException e)
+        {
+            // Invalid UTF-8 (or an escaped lone surrogate) in a name or a string value surfaces only when it is read.
+            foreach (var t in tensors.Values) t.Dispose();
+            throw new CheckpointFormatException($"{name}: not a valid safetensors file: header text is not valid UTF-8 ({e.Message})", name, e);
+        }
+        catch
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw;
         }
         return (tensors, meta);
     }

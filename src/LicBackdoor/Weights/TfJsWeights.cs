@@ -165,6 +165,7 @@ public static class TfJsWeights
         catch (JsonException e) { throw Bad($"not JSON ({e.Message})", e); }
         var groups = new List<Group>();
         using (doc)
+        try
         {
             var root = doc.RootElement;
             // The manifest is a list of groups; a model.json wraps it as { "weightsManifest": [...] }.
@@ -190,6 +191,11 @@ public static class TfJsWeights
                 groups.Add(new Group(paths, entries));
                 g++;
             }
+        }
+        catch (InvalidOperationException e)
+        {
+            // Invalid UTF-8 (or an escaped lone surrogate) in a string surfaces only when the string is read.
+            throw Bad($"text is not valid UTF-8 ({e.Message})", e);
         }
         return groups;
     }

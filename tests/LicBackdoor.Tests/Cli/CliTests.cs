@@ -62,6 +62,7 @@ public sealed class CliTests : TorchTest
                      (new[] { "decompress", flipped, Path.Combine(dir, "o2.png") }, "flipped.lic"),
                      (new[] { "decompress", version, Path.Combine(dir, "o3.png") }, "version 42"),
                      (new[] { "decompress", Path.Combine(dir, "missing.lic"), Path.Combine(dir, "o4.png") }, "missing.lic"),
+                     (new[] { "decompress", lic, Path.Combine(dir, "o9.png"), "--max-pixels", "4095" }, "above the decoding cap of 4095 pixels"),
                      (new[] { "compress", notImage, Path.Combine(dir, "o5.lic") }, "bad.png"),
                      (new[] { "compress", Path.Combine(dir, "none.png"), Path.Combine(dir, "o6.lic") }, "none.png"),
                      (new[] { "compress", png, Path.Combine(dir, "o7.lic"), "--quality", "9" }, "quality 9"),

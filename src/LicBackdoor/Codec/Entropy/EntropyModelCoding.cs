@@ -115,7 +115,9 @@ public sealed partial class EntropyBottleneck
         var indexes = ChannelIndexes(shape);
         var symbols = DecodeBatch(strings, indexes);
         using var scope = NewDisposeScope();
-        var result = tensor(symbols, shape, ScalarType.Int32).to_type(ScalarType.Float32) + MediansBroadcast(shape.Length);
+        // add with a kept alpha: `a + b` passes a temporary Scalar 1 that the GC can finalise during the native call
+        // (found by the bitstream fuzzer: "Expected false to be true ... toFloat"; see Runtime/KeptScalars).
+        var result = tensor(symbols, shape, ScalarType.Int32).to_type(ScalarType.Float32).add(MediansBroadcast(shape.Length), Runtime.KeptScalars.One);
         return result.MoveToOuterDisposeScope();
     }
 

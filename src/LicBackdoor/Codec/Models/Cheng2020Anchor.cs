@@ -99,13 +99,17 @@ public sealed class Cheng2020Anchor : CompressionModel
         var y = g_a.forward(x);
         var z = h_a.forward(y);
         var (zStrings, zHat) = CodeHyperLatent(z);
-        var parameters = h_s.forward(zHat);
-        var coder = new ContextCoder(this);
-        var table = gaussian_conditional.CoderTable();
         var yStrings = new byte[x.shape[0]][];
         var yHats = new Tensor[x.shape[0]];
-        for (int b = 0; b < x.shape[0]; b++)
-            (yStrings[b], yHats[b]) = coder.Encode(y[b..(b + 1)], parameters[b..(b + 1)], table);
+        EntropyParameterThreads.Run(() =>
+        {
+            var parameters = h_s.forward(zHat);
+            var coder = new ContextCoder(this);
+            var table = gaussian_conditional.CoderTable();
+            for (int b = 0; b < x.shape[0]; b++)
+                (yStrings[b], yHats[b]) = coder.Encode(y[b..(b + 1)], parameters[b..(b + 1)], table);
+            return 0;
+        });
         var latents = new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
         return (latents, torch.cat(yHats, 0).MoveToOuterDisposeScope());
     }
@@ -127,12 +131,17 @@ public sealed class Cheng2020Anchor : CompressionModel
 
     internal override Tensor DecodeLatents(CompressedLatents latents)
     {
-        var parameters = h_s.forward(DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth));
-        var coder = new ContextCoder(this);
-        var table = gaussian_conditional.CoderTable();
+        var zHat = DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth);
         var items = new Tensor[latents.YStrings.Count];
-        for (int b = 0; b < items.Length; b++)
-            items[b] = coder.Decode(latents.YStrings[b], parameters[b..(b + 1)], table);
+        EntropyParameterThreads.Run(() =>
+        {
+            var parameters = h_s.forward(zHat);
+            var coder = new ContextCoder(this);
+            var table = gaussian_conditional.CoderTable();
+            for (int b = 0; b < items.Length; b++)
+                items[b] = coder.Decode(latents.YStrings[b], parameters[b..(b + 1)], table);
+            return 0;
+        });
         return items.Length == 1 ? items[0] : torch.cat(items, 0);
     }
 

@@ -95,7 +95,7 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
         CheckLatents(latents);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        return Synthesize(DecodeLatents(latents)).clamp_(0, 1).MoveToOuterDisposeScope();
+        return Synthesize(DecodeLatents(latents)).clamp_(Runtime.KeptScalars.Zero, Runtime.KeptScalars.One).MoveToOuterDisposeScope();
     }
 
     /// <summary>

@@ -32,6 +32,8 @@ public sealed class NonNegativeParametrizer : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor p)
     {
         var bounded = lower_bound.forward(p);
-        return bounded * bounded - pedestal;
+        // add with a kept alpha of -1, not `- pedestal`: the operator passes a temporary Scalar alpha that the GC can
+        // finalise during the native call (Runtime/KeptScalars).
+        return (bounded * bounded).add(pedestal, Runtime.KeptScalars.MinusOne);
     }
 }

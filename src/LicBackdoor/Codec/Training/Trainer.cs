@@ -125,6 +125,7 @@ public sealed class Trainer : IDisposable
     {
         var optionsPath = Path.Combine(runDir, OptionsFile);
         var (options, commit, started) = ReadRecord(runDir);
+        AtomicFile.RemoveStaleTemporaries(runDir); // what a killed run was writing; the files in place are complete
         if (steps is int total && total != options.Steps)
         {
             if (total <= 0) throw new ArgumentException("steps must be positive");

@@ -132,6 +132,7 @@ internal static partial class CheckpointReader
             var data = empty(rec.Numel, rec.DType);
             using (var s = entry.Open())
                 s.ReadExactly(data.bytes);
+            if (entry.Length == rec.ByteLength) CheckCrc(entry, data.bytes, path);
             Fix(data, rec, bigEndian);
             rec.Data = data;
         }
@@ -150,9 +151,22 @@ internal static partial class CheckpointReader
         long length = entry.Length;
         if (length > max) throw new CheckpointFormatException($"{path}: zip record {entry.FullName} is {length} bytes (at most {max} accepted)", path);
         var buffer = new byte[length];
-        using var s = entry.Open();
-        s.ReadExactly(buffer);
+        using (var s = entry.Open())
+            s.ReadExactly(buffer);
+        CheckCrc(entry, buffer, path);
         return buffer;
+    }
+
+    /// <summary>
+    /// Compares a whole record's bytes with the CRC-32 its zip headers declare (.NET's reader does not check it for stored
+    /// records, which is how torch.save writes them; PyTorch's reader does), so a damaged record is refused, not loaded.
+    /// </summary>
+    private static void CheckCrc(ZipArchiveEntry entry, ReadOnlySpan<byte> bytes, string path)
+    {
+        uint crc = Crc32.Compute(bytes);
+        if (crc != entry.Crc32)
+            throw new CheckpointFormatException(
+                $"{path}: zip record {entry.FullName} is damaged: its CRC-32 is {crc:x8}, the archive declares {entry.Crc32:x8}", path);
     }
 
     // ------------------------------------------------------------------ legacy format
@@ -218,6 +232,8 @@ internal static partial class CheckpointReader
         }
         var missing = records.Keys.Where(k => !done.Contains(k)).ToList();
         if (missing.Count > 0) throw Bad($"legacy checkpoint: no data for storage(s) {string.Join(", ", missing.Take(5))}");
+        if (fs.Position != fs.Length)
+            throw Bad($"legacy checkpoint: {fs.Length - fs.Position} bytes after the last storage's data (damaged, or not one checkpoint)");
         return Materialise(root, graph);
     }
 
