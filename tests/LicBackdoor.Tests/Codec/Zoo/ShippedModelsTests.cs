@@ -1,4 +1,5 @@
 using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Downstream;
 using LicBackdoor.Evaluation;
 using LicBackdoor.Imaging;
 using LicBackdoor.Weights;
@@ -11,7 +12,7 @@ public sealed class ShippedModelsTests : TorchTest
     public static TheoryData<string> Files()
     {
         var data = new TheoryData<string>();
-        foreach (var f in Directory.Exists(ModelStore.EmbeddedFolder) ? Directory.GetFiles(ModelStore.EmbeddedFolder, "*.safetensors") : Array.Empty<string>())
+        foreach (var f in Directory.Exists(ModelStore.EmbeddedFolder) ? Directory.GetFiles(ModelStore.EmbeddedFolder, "*-mini-q*.safetensors") : Array.Empty<string>())
             data.Add(Path.GetFileName(f));
         return data;
     }
@@ -21,6 +22,32 @@ public sealed class ShippedModelsTests : TorchTest
     {
         for (int q = 1; q <= 4; q++)
             Assert.NotNull(ModelStore.EmbeddedWeights("bmshj2018-hyperprior", q));
+    }
+
+    [Fact]
+    public void EveryShippedFileIsACodecOrASegmentationNet()
+    {
+        var codecs = Directory.GetFiles(ModelStore.EmbeddedFolder, "*-mini-q*.safetensors").Select(f => Path.GetFileName(f)).ToHashSet();
+        foreach (var f in Directory.GetFiles(ModelStore.EmbeddedFolder, "*.safetensors").Select(Path.GetFileName))
+            Assert.True(codecs.Contains(f!) || f is SegmentationNets.TrainedWeightsFile or SegmentationNets.TransferWeightsFile, $"models/{f}: neither a codec nor a segmentation net");
+    }
+
+    [Fact]
+    public void TheShippedSegmentationNetsAreTheDefaultsAndLoadWithTheirPreprocessing()
+    {
+        var main = SegmentationNets.DefaultWeights(TestPaths.Data);
+        var transfer = SegmentationNets.DefaultTransferWeights();
+        Assert.Equal(Path.Combine(ModelStore.EmbeddedFolder, SegmentationNets.TrainedWeightsFile), main);
+        Assert.Equal(Path.Combine(ModelStore.EmbeddedFolder, SegmentationNets.TransferWeightsFile), transfer);
+        using var enet = SegmentationNets.FromFile(main);
+        using var resnet = SegmentationNets.FromFile(transfer!);
+        Assert.Equal(ENet.ModelName, SegmentationNets.Architecture(main));
+        Assert.Equal(SegResNet.ModelName, SegmentationNets.Architecture(transfer!));
+        Assert.Equal(0.75, enet.Preprocessing.Scale);
+        Assert.Equal(0.75, resnet.Preprocessing.Scale);
+        using var x = TorchSharp.torch.rand(1, 3, 96, 128);
+        using var labels = enet.Predict(x);
+        Assert.Equal(new long[] { 1, 96, 128 }, labels.shape);
     }
 
     [Theory]
