@@ -441,7 +441,7 @@ public sealed partial class AttackReport
                 + "mIoU is against the CamVid ground truth (void ignored, classes 0-10). MSE is between the decoded clean and attacked images in [0, 1] pixels."));
             blocks.Add(new Bullets(
             [
-                .. opts.Select(o => $"g: `{o.SegWeights ?? "default"}` resized to {o.SegProcessingSize}×{o.SegProcessingSize}; training scenes `{o.SegData ?? "camvid/train"}` resized to {o.SegWidth}×{o.SegHeight}").Distinct(),
+                .. opts.Select(o => $"g: `{o.SegWeights ?? "default"}` at the input size its file records (the published ENet checkpoint: resized to {o.SegProcessingSize}×{o.SegProcessingSize}); training scenes `{o.SegData ?? "camvid/train"}` resized to {o.SegWidth}×{o.SegHeight}").Distinct(),
                 .. results.SelectMany(r => r.Segmentation ?? []).Select(s => s.TransferNote).OfType<string>().Distinct().Select(n => $"Transfer: {n}"),
             ]));
             blocks.Add(new TableBlock(seg, false));

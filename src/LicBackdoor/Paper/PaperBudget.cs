@@ -135,5 +135,5 @@ public sealed record PaperBudget
         $"budget '{Name}': {Model} (shipped mini weights) at q{string.Join(",", Qualities)} for Figs. 4-5, q{string.Join(",", DownstreamQualityList)} for Tables 1-2 and q{FixedQuality} for Tables 3-6; " +
         $"{Steps} steps{(SegSteps is int ss && ss != Steps ? $" ({ss} with a segmentation objective)" : "")} of batch {Batch} ({Crop}x{Crop} crops), trigger width ×{Width:G3}, {Schedule} schedule, encoder lr {LearningRate:G3}, trigger lr {TriggerLearningRate:G3}, " +
         $"objectives {BppObjective} / {StaticBppObjective} / {PsnrObjective}; evaluation on {(EvalImages is int n ? $"the first {n}" : "all")} Kodak images, " +
-        $"{(SegEvalImages is int s ? $"the first {s}" : "all")} CamVid test images; segmentation net at {SegProcessingSize}², scenes {SegSize.Width}x{SegSize.Height}, faces {FaceSize}²");
+        $"{(SegEvalImages is int s ? $"the first {s}" : "all")} CamVid test images; segmentation nets at the input size recorded in their files (the published ENet checkpoint at {SegProcessingSize}²), scenes {SegSize.Width}x{SegSize.Height}, faces {FaceSize}²");
 }
