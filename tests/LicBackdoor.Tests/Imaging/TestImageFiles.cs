@@ -13,8 +13,6 @@ internal static class TestImageFiles
     /// <summary>PNG colour types (PNG spec, IHDR).</summary>
     public const int Grey = 0, Rgb = 2, Palette = 3, GreyAlpha = 4, Rgba = 6;
 
-    private static readonly uint[] CrcTable = BuildCrcTable();
-
     /// <summary>
     /// A PNG of the given header fields whose image data are <paramref name="raw"/> rows (without the filter
     /// byte), each <c>raw.Length / height</c> bytes, multi-byte samples big-endian.
@@ -88,27 +86,7 @@ internal static class TestImageFiles
         Encoding.ASCII.GetBytes(type).CopyTo(typed, 0);
         data.CopyTo(typed, 4);
         output.Write(typed);
-        BinaryPrimitives.WriteUInt32BigEndian(buffer, Crc32(typed));
+        BinaryPrimitives.WriteUInt32BigEndian(buffer, LicBackdoor.Crc32.Compute(typed));
         output.Write(buffer);
-    }
-
-    /// <summary>CRC-32 (ISO-HDLC, polynomial 0xEDB88320 reflected) as PNG chunks use.</summary>
-    public static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint crc = 0xFFFFFFFFu;
-        foreach (byte b in data) crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
-        return crc ^ 0xFFFFFFFFu;
-    }
-
-    private static uint[] BuildCrcTable()
-    {
-        var table = new uint[256];
-        for (uint n = 0; n < 256; n++)
-        {
-            uint c = n;
-            for (int k = 0; k < 8; k++) c = (c & 1) != 0 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-            table[n] = c;
-        }
-        return table;
     }
 }
