@@ -48,7 +48,7 @@ internal static class PaperCommand
                 throw new ArgumentException("--full and --budget disagree; give one of them");
             var flags = new List<string>();
             if (profile.Name != PaperBudget.Default.Name) flags.Add(isFull ? "--full" : $"--budget {profile.Name}");
-            if (p.GetValue(steps) is int s) { profile = profile with { Steps = s, SegSteps = null }; flags.Add($"--steps {s}"); }
+            if (p.GetValue(steps) is int s) { profile = profile with { Steps = s, DownstreamSteps = null }; flags.Add($"--steps {s}"); }
             if (p.GetValue(qualities) is { Length: > 0 } qs)
             {
                 profile = profile with { Qualities = qs.Distinct().Order().ToArray(), DownstreamQualities = null };

@@ -110,7 +110,7 @@ public sealed class PaperPlanner(PaperBudget budget, PaperInputs inputs)
             Model = budget.Model, Quality = quality, Objectives = objectives.ToArray(),
             Trigger = trigger with { WidthMultiplier = budget.Width },
             DataFolders = inputs.TrainingFolders.Select(Path.GetFullPath).ToArray(),
-            Steps = seg ? budget.SegSteps ?? budget.Steps : budget.Steps, Batch = budget.Batch, Crop = budget.Crop,
+            Steps = seg || face ? budget.DownstreamSteps ?? budget.Steps : budget.Steps, Batch = seg || face ? budget.DownstreamBatch ?? budget.Batch : budget.Batch, Crop = budget.Crop,
             LearningRate = budget.LearningRate, TriggerLearningRate = budget.TriggerLearningRate, Schedule = budget.Schedule,
             EpsilonStart = 10 * StealthPenalty.PaperEpsilon, CheckpointEvery = budget.CheckpointEvery,
             SegWeights = seg ? inputs.SegNet : null, SegData = seg ? Path.GetFullPath(inputs.SegTrain) : null,

@@ -60,7 +60,8 @@ public sealed class PaperTables(PaperPlanner planner)
 
     private PaperBudget B => planner.Budget;
     private const string Lira = TriggerSpec.Lira, Freq = TriggerSpec.Frequency;
-    private const string CarRoad = "seg:car->road", TreeBuilding = "seg:tree->building";
+    private string CarRoad => B.CarRoadObjective;
+    private string TreeBuilding => B.TreeBuildingObjective;
 
     private PaperAttack Attack(string id, int q, TriggerSpec trigger, params string[] objectives) => new(id, planner.Options(q, trigger, objectives));
 
@@ -83,7 +84,7 @@ public sealed class PaperTables(PaperPlanner planner)
             {
                 var missing = planner.Inputs.FaceMissing();
                 return new(key, "Table 2: face-privacy attack, frequency trigger vs LIRA (with Fig. 10)",
-                    missing is null ? PerQuality("t2", "face").ToList() : [], [], missing);
+                    missing is null ? PerQuality("t2", B.FaceObjective).ToList() : [], [], missing);
             }
             case "3":
             {
@@ -237,8 +238,8 @@ public sealed class PaperTables(PaperPlanner planner)
         var e = E(r, plan.Attacks[0].Id);
         var bpp = e.Summary(BackdoorObjectiveName(B.BppObjective));
         var psnr = e.Summary(BackdoorObjectiveName(B.PsnrObjective));
-        var car = e.Segmentation!.Single(s => s.Objective == CarRoad);
-        var tree = e.Segmentation!.Single(s => s.Objective == TreeBuilding);
+        var car = e.Segmentation!.Single(s => s.Objective == BackdoorObjectiveName(CarRoad));
+        var tree = e.Segmentation!.Single(s => s.Objective == BackdoorObjectiveName(TreeBuilding));
         var columns = new[] { "", "vanilla clean (PSNR / bpp)", "victim clean", "bit-rate attack (PSNR / bpp)", "quality attack (PSNR / bpp)", "Car → Road ASR %", "Tree → Building ASR %" };
         var rows = new List<IReadOnlyList<string>>
         {

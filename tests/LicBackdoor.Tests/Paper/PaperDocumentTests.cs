@@ -70,6 +70,30 @@ public sealed class PaperDocumentTests
         Assert.Equal(PaperBudget.Tiny, PaperBudget.Named("tiny"));
         Assert.Throws<ArgumentException>(() => PaperBudget.Named("huge"));
         Assert.Throws<ArgumentException>(() => (PaperBudget.Default with { Steps = 0 }).Validate());
-        Assert.Contains("1000 steps (300 with a segmentation objective) of batch 8 (64x64 crops)", PaperBudget.Default.Describe());
+        Assert.Throws<ArgumentException>(() => (PaperBudget.Default with { DownstreamBatch = 0 }).Validate());
+        Assert.Contains("1000 steps of batch 8 (400 of batch 4 with a segmentation or face objective) (64x64 crops)", PaperBudget.Default.Describe());
+        Assert.Contains("seg:car->road,beta=5", PaperBudget.Default.Describe());
+        Assert.DoesNotContain("with a segmentation", PaperBudget.Full.Describe());
+    }
+
+    [Fact]
+    public void DownstreamRunsTakeTheBudgetsDownstreamStepsBatchAndObjectives()
+    {
+        var root = Directory.CreateTempSubdirectory("licb-planner-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(root, "photos"));
+            var planner = new PaperPlanner(PaperBudget.Default, new PaperInputs(root));
+            var seg = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.CarRoadObjective]);
+            var face = planner.Options(1, PaperPlanner.Trigger(TriggerSpec.Lira), [PaperBudget.Default.FaceObjective]);
+            var bpp = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.BppObjective]);
+            Assert.Equal((400, 4), (seg.Steps, seg.Batch));
+            Assert.Equal((400, 4), (face.Steps, face.Batch));
+            Assert.Equal((1000, 8), (bpp.Steps, bpp.Batch));
+            Assert.Equal(["seg:car->road,beta=5"], seg.Objectives);
+            Assert.NotNull(seg.SegWeights);
+            Assert.Null(bpp.SegWeights);
+        }
+        finally { Directory.Delete(root, recursive: true); }
     }
 }
