@@ -20,15 +20,19 @@ namespace LicBackdoor.Bench;
 /// decoded with 1 and 2 threads, twice each. Compared: the bitstream bytes across thread counts and repetitions, and the
 /// decoded pixels (SHA-256 of the float32 tensor) across decoder thread counts, repetitions and encoder thread counts.
 /// A bitstream decoded with another thread count than it was written with must decode (no desynchronisation) to the
-/// same pixels. Writes a Markdown report atomically.
-/// Usage: <c>determinism [--images N] [--cheng-quality Q] [--no-cheng] [--report FILE] [--data DIR]</c>.
+/// same pixels. By default the coding paths run on <see cref="CodecThreads.Count"/> (1) libtorch threads whatever the
+/// process's count, so bitstreams and pixels must be identical across thread counts; <c>--follow-threads</c> lets them use
+/// the process's count (the behaviour before <see cref="CodecThreads"/> covered g_a and g_s), to show what the fixed count
+/// prevents. Writes a Markdown report atomically; exits 1 on a desynchronised decode or, without
+/// <c>--follow-threads</c>, on any difference across thread counts.
+/// Usage: <c>determinism [--images N] [--cheng-quality Q] [--no-cheng] [--follow-threads] [--report FILE] [--data DIR]</c>.
 /// </summary>
 public static class Determinism
 {
     public static int Run(string[] args)
     {
         int images = 24, chengQuality = 1;
-        bool cheng = true;
+        bool cheng = true, follow = false;
         string report = "determinism.md";
         string? data = null;
         for (int i = 0; i < args.Length; i++)
@@ -39,6 +43,7 @@ public static class Determinism
                 case "--images": images = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--cheng-quality": chengQuality = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-cheng": cheng = false; break;
+                case "--follow-threads": follow = true; break;
                 case "--report": report = Next(); break;
                 case "--data": data = Next(); break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
@@ -55,11 +60,16 @@ public static class Determinism
                         () => ModelStore.Open(Cheng2020Anchor.Name, chengQuality)));
 
         var md = new StringBuilder();
-        md.AppendLine(CultureInfo.InvariantCulture, $"Determinism: {files.Count} Kodak images, encoded with 1 and 2 libtorch threads (twice each); every distinct bitstream decoded with 1 and 2 threads (twice each). {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores.");
+        md.AppendLine(CultureInfo.InvariantCulture, $"Determinism: {files.Count} Kodak images, encoded with 1 and 2 libtorch threads (twice each); every distinct bitstream decoded with 1 and 2 threads (twice each). Coding paths on {(follow ? "the process's thread count (--follow-threads)" : $"CodecThreads.Count = {CodecThreads.Count} thread(s), whatever the process's count")}. {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores.");
         md.AppendLine();
         md.AppendLine("| model | images | bitstreams identical: same threads, 2 runs | bitstreams identical: 1 vs 2 threads | decoded floats identical: same threads, 2 runs | decoded floats identical: 1 vs 2 decoder threads | decoded 8-bit PNG pixels identical: 1 vs 2 decoder threads | max abs float difference | desynchronised decodes | s |");
         md.AppendLine("|---|---|---|---|---|---|---|---|---|---|");
         bool allGood = true;
+        void SetThreads(int t)
+        {
+            set_num_threads(t);
+            if (follow) CodecThreads.Count = t;
+        }
         foreach (var (label, open) in codecs)
         {
             var sw = Stopwatch.StartNew();
@@ -73,7 +83,7 @@ public static class Determinism
                 var streams = new Dictionary<int, List<byte[]>>();
                 foreach (int t in new[] { 1, 2 })
                 {
-                    set_num_threads(t);
+                    SetThreads(t);
                     streams[t] = [ImageCodec.Compress(codec, x).ToBytes(), ImageCodec.Compress(codec, x).ToBytes()];
                 }
                 bool repeat = streams.Values.All(s => s[0].AsSpan().SequenceEqual(s[1]));
@@ -86,7 +96,7 @@ public static class Determinism
                     var decoded = new Dictionary<(int Reader, int Rep), Tensor?>();
                     foreach (int reader in new[] { 1, 2 })
                     {
-                        set_num_threads(reader);
+                        SetThreads(reader);
                         for (int rep = 0; rep < 2; rep++)
                         {
                             try { decoded[(reader, rep)] = ImageCodec.Decompress(codec, LicFile.Parse(streams[writer][0], f), f); }
@@ -109,13 +119,16 @@ public static class Determinism
                 if (bad) desync++;
                 Console.WriteLine($"{label} {Path.GetFileName(f)}: bitstreams {(across ? "identical" : "DIFFER")} across threads, decoded floats {(fThreads ? "identical" : "differ")} across threads, 8-bit {(bThreads ? "identical" : "differ")}{(bad ? ", DESYNC" : "")}");
             }
-            set_num_threads(2);
-            allGood &= desync == 0;
+            SetThreads(2);
+            allGood &= desync == 0 && (follow || (bitsRepeat == files.Count && bitsThreads == files.Count && floatRepeat == files.Count && floatThreads == files.Count && bytesThreads == files.Count));
             md.AppendLine(CultureInfo.InvariantCulture,
                 $"| {label} | {files.Count} | {bitsRepeat}/{files.Count} | {bitsThreads}/{files.Count} | {floatRepeat}/{files.Count} | {floatThreads}/{files.Count} | {bytesThreads}/{files.Count} | {maxDiff:G3} | {desync} | {sw.Elapsed.TotalSeconds:F0} |");
         }
         md.AppendLine();
-        md.AppendLine(allGood ? "No desynchronised decode: every bitstream decodes to the same image (up to float rounding) whatever the encoder's and the decoder's thread counts." : "**Desynchronised decodes found** (see the table).");
+        md.AppendLine(allGood
+            ? follow ? "No desynchronised decode: every bitstream decodes to the same image (up to float rounding) whatever the encoder's and the decoder's thread counts."
+                     : "Identical bitstreams and decoded pixels across thread counts and repetitions, and no desynchronised decode."
+            : "**Differences or desynchronised decodes found** (see the table).");
         AtomicFile.WriteAllText(report, md.ToString());
         Console.WriteLine(md.ToString());
         Console.WriteLine($"wrote {report}");

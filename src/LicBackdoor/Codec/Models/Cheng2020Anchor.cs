@@ -101,7 +101,7 @@ public sealed class Cheng2020Anchor : CompressionModel
         var (zStrings, zHat) = CodeHyperLatent(z);
         var yStrings = new byte[x.shape[0]][];
         var yHats = new Tensor[x.shape[0]];
-        EntropyParameterThreads.Run(() =>
+        CodecThreads.Run(() =>
         {
             var parameters = h_s.forward(zHat);
             var coder = new ContextCoder(this);
@@ -133,7 +133,7 @@ public sealed class Cheng2020Anchor : CompressionModel
     {
         var zHat = DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth);
         var items = new Tensor[latents.YStrings.Count];
-        EntropyParameterThreads.Run(() =>
+        CodecThreads.Run(() =>
         {
             var parameters = h_s.forward(zHat);
             var coder = new ContextCoder(this);

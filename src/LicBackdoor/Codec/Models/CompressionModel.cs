@@ -80,22 +80,34 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
     /// <summary><see cref="CodedLikelihoods"/> in eval mode without gradients (default: the forward pass's likelihoods).</summary>
     protected virtual IReadOnlyDictionary<string, Tensor> CodedLikelihoodsInEval(Tensor x) => forward(x).Likelihoods;
 
-    /// <summary>Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>.</summary>
+    /// <summary>
+    /// Compresses a batch [N,3,H,W] whose sizes are multiples of <see cref="DownsamplingFactor"/>, on
+    /// <see cref="CodecThreads.Count"/> libtorch threads (the bitstream does not depend on the process's thread count).
+    /// </summary>
     public CompressedLatents Compress(Tensor x)
     {
         CheckInput(x);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        return CompressLatents(x).Latents;
+        return CodecThreads.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            return CompressLatents(x).Latents;
+        });
     }
 
-    /// <summary>Decodes latents into a reconstruction [N,3,H,W] clamped to [0,1].</summary>
+    /// <summary>
+    /// Decodes latents into a reconstruction [N,3,H,W] clamped to [0,1], on <see cref="CodecThreads.Count"/> libtorch
+    /// threads (the pixels do not depend on the process's thread count).
+    /// </summary>
     public Tensor Decompress(CompressedLatents latents)
     {
         CheckLatents(latents);
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        return Synthesize(DecodeLatents(latents)).clamp_(Runtime.KeptScalars.Zero, Runtime.KeptScalars.One).MoveToOuterDisposeScope();
+        return CodecThreads.Run(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            return Synthesize(DecodeLatents(latents)).clamp_(Runtime.KeptScalars.Zero, Runtime.KeptScalars.One).MoveToOuterDisposeScope();
+        });
     }
 
     /// <summary>

@@ -74,7 +74,7 @@ public sealed class ScaleHyperprior : CompressionModel
         var y = g_a.forward(x);
         var z = h_a.forward(y.abs());
         var (zStrings, zHat) = CodeHyperLatent(z);
-        var indexes = EntropyParameterThreads.Run(() => gaussian_conditional.BuildIndexes(h_s.forward(zHat)));
+        var indexes = CodecThreads.Run(() => gaussian_conditional.BuildIndexes(h_s.forward(zHat)));
         var yStrings = gaussian_conditional.Compress(y, indexes);
         var latents = new CompressedLatents(yStrings, zStrings, (int)z.shape[2], (int)z.shape[3]);
         return (latents, torch.round(y).MoveToOuterDisposeScope());
@@ -83,7 +83,7 @@ public sealed class ScaleHyperprior : CompressionModel
     internal override Tensor DecodeLatents(CompressedLatents latents)
     {
         var zHat = DecodeHyperLatent(latents.ZStrings, latents.ZHeight, latents.ZWidth);
-        var indexes = EntropyParameterThreads.Run(() => gaussian_conditional.BuildIndexes(h_s.forward(zHat)));
+        var indexes = CodecThreads.Run(() => gaussian_conditional.BuildIndexes(h_s.forward(zHat)));
         return gaussian_conditional.Decompress(latents.YStrings, indexes);
     }
 

@@ -72,7 +72,8 @@ public sealed class CodecRoundTripTests : TorchTest
         Assert.True(yHatEnc.equal(yHatDec).all().item<bool>(), "decoded latents differ from the encoder's");
         var xHat = model.Decompress(latents);
         Assert.Equal(x.shape, xHat.shape);
-        Assert.True(xHat.equal(model.Synthesize(yHatEnc).clamp(0, 1)).all().item<bool>());
+        // Decompress runs g_s on CodecThreads.Count threads; on the same count the floats are the same.
+        Assert.True(xHat.equal(CodecThreads.Run(() => model.Synthesize(yHatEnc).clamp(0, 1))).all().item<bool>());
     }
 
     [Fact]
@@ -121,6 +122,41 @@ public sealed class CodecRoundTripTests : TorchTest
             Assert.Equal(a.YStrings[0], b.YStrings[0]);
             Assert.Equal(a.ZStrings[0], b.ZStrings[0]);
             Assert.Equal(b.YStrings[0], c.YStrings[0]);
+        }
+        finally { set_num_threads(threads); }
+    }
+
+    [Fact]
+    public void CodingPathsRunOnTheFixedThreadCountAndRestoreTheProcessCount()
+    {
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(2);
+            Assert.Equal(CodecThreads.Count, CodecThreads.Run(get_num_threads));
+            Assert.Equal(2, get_num_threads());
+            Assert.Throws<InvalidOperationException>(() => CodecThreads.Run<int>(() => throw new InvalidOperationException()));
+            Assert.Equal(2, get_num_threads());
+            Assert.Throws<ArgumentOutOfRangeException>(() => CodecThreads.Count = 0);
+            Assert.Equal(1, CodecThreads.Count);
+        }
+        finally { set_num_threads(threads); }
+    }
+
+    [Fact]
+    public void DecodedPixelsDoNotDependOnTheProcessThreadCount()
+    {
+        var model = Small(ScaleHyperprior.Name);
+        var x = SyntheticImages.Smooth(64, 128);
+        int threads = get_num_threads();
+        try
+        {
+            set_num_threads(2);
+            var latents = model.Compress(x);
+            var two = model.Decompress(latents);
+            set_num_threads(1);
+            var one = model.Decompress(latents);
+            Assert.True(one.equal(two).all().item<bool>());
         }
         finally { set_num_threads(threads); }
     }
