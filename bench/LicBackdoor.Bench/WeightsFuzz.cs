@@ -146,6 +146,7 @@ public static class WeightsFuzz
         if (m.Contains("CRC-32", StringComparison.Ordinal)) return "zip CRC-32 mismatch";
         if (m.Contains("refused global", StringComparison.Ordinal)) return "refused global (allow-list)";
         if (m.Contains("invalid pickle", StringComparison.Ordinal)) return "malformed pickle";
+        if (m.Contains("checksum mismatch", StringComparison.Ordinal)) return "checksum mismatch";
         if (m.Contains("safetensors", StringComparison.Ordinal)) return "malformed safetensors";
         if (m.Contains("manifest", StringComparison.Ordinal) || m.Contains("shard", StringComparison.Ordinal)) return "malformed TF.js manifest/shard";
         if (m.Contains("bytes", StringComparison.Ordinal) || m.Contains("elements", StringComparison.Ordinal) || m.Contains("truncated", StringComparison.Ordinal))
@@ -277,11 +278,17 @@ public static class WeightsFuzz
 
     private static byte[] SafetensorsSeed(SplitMix64? lie)
     {
-        // Three tensors of different dtypes; the header is written by hand so that it can lie.
+        // Three tensors of different dtypes; the header is written by hand so that it can lie. The checksum our writer
+        // adds (Safetensors.ChecksumKey) is computed over the truthful header and data, as Safetensors.Save writes it;
+        // lies and byte mutations come after.
         var entries = new List<(string Name, string Dtype, long[] Shape, long Begin, long End)>
         {
             ("a", "F32", [2, 3], 0, 24), ("b", "I64", [2], 24, 40), ("c", "F16", [4], 40, 48),
         };
+        var data = new byte[48];
+        for (int i = 0; i < data.Length; i++) data[i] = (byte)(i * 7);
+        var metadata = new Dictionary<string, string> { ["format"] = "pt" };
+        metadata[Safetensors.ChecksumKey] = Safetensors.Checksum(entries.Select(e => new Safetensors.Entry(e.Name, e.Dtype, e.Shape, e.Begin, e.End)), metadata, data);
         long? headerLenLie = null;
         if (lie is not null)
         {
@@ -299,7 +306,7 @@ public static class WeightsFuzz
             }
             entries[which] = e;
         }
-        var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = "pt" } };
+        var header = new JsonObject { ["__metadata__"] = new JsonObject { ["format"] = metadata["format"], [Safetensors.ChecksumKey] = metadata[Safetensors.ChecksumKey] } };
         foreach (var (name, dtype, shape, begin, end) in entries)
             header[name] = new JsonObject
             {
@@ -308,8 +315,6 @@ public static class WeightsFuzz
                 ["data_offsets"] = new JsonArray(begin, end),
             };
         var json = Encoding.UTF8.GetBytes(header.ToJsonString());
-        var data = new byte[48];
-        for (int i = 0; i < data.Length; i++) data[i] = (byte)(i * 7);
         var result = new byte[8 + json.Length + data.Length];
         BinaryPrimitives.WriteInt64LittleEndian(result, headerLenLie ?? json.Length);
         json.CopyTo(result, 8);

@@ -9,6 +9,12 @@ namespace LicBackdoor.Weights;
 /// Reader and writer for the safetensors format (an 8-byte little-endian header length, a JSON header
 /// mapping names to dtype/shape/byte ranges, then the raw little-endian data). The reader checks every
 /// offset, size and shape against the file before allocating, so a hostile file is refused cleanly.
+/// The format has no checksum of its own; files written here carry one in their metadata (<see cref="ChecksumKey"/>:
+/// SHA-256 over every tensor's name, dtype, shape and byte range, the other metadata and the data section), and the
+/// reader refuses a file whose checksum does not match, so a flipped bit anywhere in a file of ours is detected. Files
+/// without the key (written elsewhere) load as before. <see cref="Load"/> also checks a file against the
+/// <see cref="SumsFileName"/> of its folder when that lists it (how the weights shipped in <c>models/</c>, written
+/// before the checksum key existed, are protected).
 /// </summary>
 public static class Safetensors
 {
@@ -21,13 +27,42 @@ public static class Safetensors
         ["I16"] = (ScalarType.Int16, 2), ["I8"] = (ScalarType.Int8, 1), ["U8"] = (ScalarType.Byte, 1), ["BOOL"] = (ScalarType.Bool, 1),
     };
 
-    /// <summary>Writes tensors (and optional string metadata) atomically.</summary>
+    /// <summary>The metadata key of the checksum this writer adds (and the reader verifies when present).</summary>
+    public const string ChecksumKey = "licb.sha256";
+
+    /// <summary>One tensor's header entry: name, dtype name (F32, …), shape, byte range in the data section.</summary>
+    public readonly record struct Entry(string Name, string Dtype, long[] Shape, long Begin, long End);
+
+    /// <summary>
+    /// The checksum stored under <see cref="ChecksumKey"/>: lowercase hex SHA-256 over the entries (sorted by name), the
+    /// metadata other than the checksum (sorted by key) and the data section.
+    /// </summary>
+    public static string Checksum(IEnumerable<Entry> entries, IReadOnlyDictionary<string, string> metadata, ReadOnlySpan<byte> data)
+    {
+        var text = new StringBuilder();
+        foreach (var e in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+            text.Append(e.Name).Append('\0').Append(e.Dtype).Append('\0')
+                .Append(string.Join(',', e.Shape.Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture)))).Append('\0')
+                .Append(e.Begin.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\0')
+                .Append(e.End.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+        text.Append('\n');
+        foreach (var (k, v) in metadata.Where(kv => kv.Key != ChecksumKey).OrderBy(kv => kv.Key, StringComparer.Ordinal))
+            text.Append(k).Append('\0').Append(v).Append('\n');
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        sha.AppendData(Encoding.UTF8.GetBytes(text.ToString()));
+        sha.AppendData(data);
+        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>Writes tensors (and optional string metadata, to which the <see cref="ChecksumKey"/> checksum is added) atomically.</summary>
     public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
         var blobs = new List<byte[]>();
+        var entries = new List<Entry>();
         var header = new Dictionary<string, object>();
-        if (metadata is { Count: > 0 }) header["__metadata__"] = metadata;
+        var meta = metadata?.Where(kv => kv.Key != ChecksumKey).ToDictionary(kv => kv.Key, kv => kv.Value) ?? new Dictionary<string, string>();
+        header["__metadata__"] = meta;
         long offset = 0;
         foreach (var name in names)
         {
@@ -43,9 +78,14 @@ public static class Safetensors
                 ["shape"] = t.shape,
                 ["data_offsets"] = new[] { offset, offset + bytes.Length },
             };
+            entries.Add(new Entry(name, dtype, t.shape, offset, offset + bytes.Length));
             blobs.Add(bytes);
             offset += bytes.Length;
         }
+        var all = new byte[offset];
+        long at = 0;
+        foreach (var b in blobs) { b.CopyTo(all, at); at += b.Length; }
+        meta[ChecksumKey] = Checksum(entries, meta, all);
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8;
         AtomicFile.Write(path, s =>
@@ -55,11 +95,17 @@ public static class Safetensors
             s.Write(len);
             s.Write(json);
             for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
-            foreach (var b in blobs) s.Write(b);
+            s.Write(all);
         });
     }
 
-    /// <summary>Reads every tensor and the metadata; any problem is a <see cref="CheckpointFormatException"/> naming the file.</summary>
+    /// <summary>The checksum list (<c>sha256sum</c>'s format: hex digest, two spaces, file name) that <see cref="Load"/> honours in a file's folder.</summary>
+    public const string SumsFileName = "SHA256SUMS";
+
+    /// <summary>
+    /// Reads every tensor and the metadata; any problem is a <see cref="CheckpointFormatException"/> naming the file.
+    /// When the file's folder has a <see cref="SumsFileName"/> that lists the file, the file's SHA-256 must match it.
+    /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such file", path);
@@ -67,7 +113,33 @@ public static class Safetensors
         try { data = File.ReadAllBytes(path); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         { throw new CheckpointFormatException($"{path}: cannot read ({e.Message})", path, e); }
+        if (ListedDigest(path) is string listed)
+        {
+            var actual = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data)).ToLowerInvariant();
+            if (!string.Equals(listed, actual, StringComparison.OrdinalIgnoreCase))
+                throw new CheckpointFormatException($"{path}: SHA-256 {actual[..16]}… does not match {SumsFileName} of its folder ({Short(listed)}…): the file is damaged or was replaced", path);
+        }
         return Parse(data, path);
+    }
+
+    /// <summary>The digest <see cref="SumsFileName"/> in <paramref name="path"/>'s folder lists for it, or null.</summary>
+    private static string? ListedDigest(string path)
+    {
+        var sums = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, SumsFileName);
+        if (!File.Exists(sums)) return null;
+        string name = Path.GetFileName(path);
+        string[] lines;
+        try { lines = File.ReadAllLines(sums); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        { throw new CheckpointFormatException($"{sums}: cannot read ({e.Message})", sums, e); }
+        foreach (var line in lines)
+        {
+            int space = line.IndexOf(' ', StringComparison.Ordinal);
+            if (space != 64) continue;
+            var listedName = line[(space + 1)..].TrimStart(' ', '*');
+            if (listedName == name) return line[..64];
+        }
+        return null;
     }
 
     /// <summary>Parses safetensors bytes; <paramref name="name"/> appears in error messages.</summary>
@@ -85,6 +157,7 @@ public static class Safetensors
         var tensors = new Dictionary<string, Tensor>();
         var meta = new Dictionary<string, string>();
         var ranges = new List<(long Begin, long End)>();
+        var entries = new List<Entry>();
         using (doc)
         try
         {
@@ -113,6 +186,7 @@ public static class Safetensors
                     if (checked(count * dt.Size) != offs[1] - offs[0])
                         throw Bad($"tensor '{prop.Name}': shape [{string.Join(",", shape)}] needs {count * dt.Size} bytes, its range has {offs[1] - offs[0]}");
                     ranges.Add((offs[0], offs[1]));
+                    entries.Add(new Entry(prop.Name, dtypeName, shape, offs[0], offs[1]));
                     var t = empty(shape, dt.Type);
                     data.AsSpan((int)(dataStart + offs[0]), (int)(offs[1] - offs[0])).CopyTo(t.bytes);
                     if (!tensors.TryAdd(prop.Name, t)) { t.Dispose(); throw Bad($"tensor '{prop.Name}' appears twice"); }
@@ -131,6 +205,12 @@ public static class Safetensors
                 at = end;
             }
             if (at != dataLen) throw Bad($"{dataLen - at} bytes after the last tensor's data (the tensors cover {at} of {dataLen} data bytes)");
+            if (meta.TryGetValue(ChecksumKey, out var stored))
+            {
+                var computed = Checksum(entries, meta, data.AsSpan((int)dataStart, (int)dataLen));
+                if (!string.Equals(stored, computed, StringComparison.Ordinal))
+                    throw Bad($"checksum mismatch: the file changed after it was written (stored {ChecksumKey} {Short(stored)}, contents hash to {computed[..16]})");
+            }
         }
         catch (InvalidOperationException e)
         {
@@ -145,4 +225,6 @@ public static class Safetensors
         }
         return (tensors, meta);
     }
+
+    private static string Short(string s) => s.Length > 16 ? s[..16] : s;
 }

@@ -35,6 +35,58 @@ public sealed class SafetensorsTests : TorchTest
         Assert.Equal(0UL, BinaryPrimitives.ReadUInt64LittleEndian(bytes) % 8);
     }
 
+    [Fact]
+    public void AChangedByteAnywhereInAFileOfOursIsRefusedByItsChecksum()
+    {
+        var path = Path.Combine(dir, "c.safetensors");
+        Safetensors.Save(path, new Dictionary<string, Tensor> { ["w"] = arange(6, dtype: ScalarType.Float32).reshape(2, 3), ["n"] = tensor(new long[] { 7 }) },
+                         new Dictionary<string, string> { ["k"] = "v" });
+        var (_, meta) = Safetensors.Load(path);
+        Assert.Matches("^[0-9a-f]{64}$", meta[Safetensors.ChecksumKey]);
+        var good = File.ReadAllBytes(path);
+        int headerEnd = 8 + (int)BinaryPrimitives.ReadUInt64LittleEndian(good);
+
+        var flipped = (byte[])good.Clone();
+        flipped[headerEnd + 5] ^= 0x10;                                   // one bit of the float data
+        var e = Assert.Throws<CheckpointFormatException>(() => Safetensors.Parse(flipped, "flipped.safetensors"));
+        Assert.Contains("flipped.safetensors", e.Message);
+        Assert.Contains("checksum mismatch", e.Message);
+
+        // A consistent header lie (same size, another dtype; another metadata value) is caught too.
+        var text = Encoding.UTF8.GetString(good, 8, headerEnd - 8);
+        foreach (var (from, to) in new[] { ("\"F32\"", "\"I32\""), ("\"k\":\"v\"", "\"k\":\"w\"") })
+        {
+            Assert.Contains(from, text);
+            var lied = good.ToArray();
+            Encoding.UTF8.GetBytes(text.Replace(from, to, StringComparison.Ordinal)).CopyTo(lied, 8);
+            Assert.Contains("checksum mismatch", Assert.Throws<CheckpointFormatException>(() => Safetensors.Parse(lied, "lied.safetensors")).Message);
+        }
+
+        // Files written elsewhere carry no checksum and load as before.
+        var foreign = Bytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8);
+        Assert.Equal([2L], Safetensors.Parse(foreign, "foreign.safetensors").Tensors["a"].shape);
+    }
+
+    [Fact]
+    public void AFolderSha256SumsListIsChecked()
+    {
+        var listed = Path.Combine(dir, "listed.safetensors");
+        var other = Path.Combine(dir, "other.safetensors");
+        File.WriteAllBytes(listed, Bytes("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8));
+        File.Copy(listed, other);
+        var digest = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(listed))).ToLowerInvariant();
+        File.WriteAllText(Path.Combine(dir, Safetensors.SumsFileName), $"{digest}  listed.safetensors\n");
+        Assert.Single(Safetensors.Load(listed).Tensors);
+        var bytes = File.ReadAllBytes(listed);
+        bytes[^1] ^= 1;
+        File.WriteAllBytes(listed, bytes);
+        File.WriteAllBytes(other, bytes);
+        var e = Assert.Throws<CheckpointFormatException>(() => Safetensors.Load(listed));
+        Assert.Contains(listed, e.Message);
+        Assert.Contains("does not match SHA256SUMS", e.Message);
+        Assert.Single(Safetensors.Load(other).Tensors);            // not listed: loads
+    }
+
     private static byte[] Bytes(string header, int dataBytes)
     {
         var h = Encoding.UTF8.GetBytes(header);

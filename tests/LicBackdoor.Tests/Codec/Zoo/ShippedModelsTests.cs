@@ -33,6 +33,18 @@ public sealed class ShippedModelsTests : TorchTest
     }
 
     [Fact]
+    public void EveryShippedFileIsListedInSha256SumsAndMatchesIt()
+    {
+        var sums = File.ReadAllLines(Path.Combine(ModelStore.EmbeddedFolder, Safetensors.SumsFileName))
+            .Select(l => l.Split("  ", 2)).ToDictionary(p => p[1], p => p[0]);
+        foreach (var f in Directory.GetFiles(ModelStore.EmbeddedFolder, "*.safetensors"))
+        {
+            Assert.True(sums.TryGetValue(Path.GetFileName(f), out var digest), $"models/{Path.GetFileName(f)} is not in models/{Safetensors.SumsFileName}");
+            Assert.Equal(digest, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f))).ToLowerInvariant());
+        }
+    }
+
+    [Fact]
     public void TheShippedSegmentationNetsAreTheDefaultsAndLoadWithTheirPreprocessing()
     {
         var main = SegmentationNets.DefaultWeights(TestPaths.Data);
