@@ -50,6 +50,7 @@ public static class WeightsFuzz
             }
         }
         NativeSetup.Initialize(1);
+        outDir = Path.GetFullPath(outDir);   // readers may name files by their full path; the naming check compares against it
         Directory.CreateDirectory(outDir);
         var work = Path.Combine(outDir, "work");
         var corpusDir = Path.Combine(outDir, "corpus");
@@ -98,7 +99,7 @@ public static class WeightsFuzz
             {
                 outcome = "refused: " + Reason(e.Message);
                 if (e.FileName is null || !e.Message.Contains(Path.GetFileName(e.FileName), StringComparison.Ordinal)
-                    || !e.FileName.StartsWith(caseDir, StringComparison.Ordinal))
+                    || !Path.GetFullPath(e.FileName).StartsWith(caseDir, StringComparison.Ordinal))
                 {
                     unnamed++;
                     outcome += " (file not named!)";
