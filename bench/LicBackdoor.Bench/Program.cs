@@ -34,21 +34,31 @@ public static class Program
             Console.Error.WriteLine(Usage);
             return 2;
         }
-        return args[0] switch
+        try
         {
-            "rans" => RansThroughput.Run(args[1..]),
-            "bdn-rans" => RansBenchmarks.Run(args[1..]),
-            "codec" => CodecTiming.Run(args[1..]),
-            "train-step" => TrainStepTiming.Run(args[1..]),
-            "enet" => ENetTiming.Run(args[1..]),
-            "attack-step" => AttackStepTiming.Run(args[1..]),
-            "fuzz-lic" => LicFuzz.Run(args[1..]),
-            "fuzz-weights" => WeightsFuzz.Run(args[1..]),
-            "kill-test" => KillTest.Run(args[1..]),
-            "determinism" => Determinism.Run(args[1..]),
-            "-h" or "--help" or "help" => Help(),
-            _ => Unknown(args[0]),
-        };
+            return args[0] switch
+            {
+                "rans" => RansThroughput.Run(args[1..]),
+                "bdn-rans" => RansBenchmarks.Run(args[1..]),
+                "codec" => CodecTiming.Run(args[1..]),
+                "train-step" => TrainStepTiming.Run(args[1..]),
+                "enet" => ENetTiming.Run(args[1..]),
+                "attack-step" => AttackStepTiming.Run(args[1..]),
+                "fuzz-lic" => LicFuzz.Run(args[1..]),
+                "fuzz-weights" => WeightsFuzz.Run(args[1..]),
+                "kill-test" => KillTest.Run(args[1..]),
+                "determinism" => Determinism.Run(args[1..]),
+                "-h" or "--help" or "help" => Help(),
+                _ => Unknown(args[0]),
+            };
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or FormatException or UnauthorizedAccessException
+                                   or LicBackdoor.Weights.CheckpointFormatException or LicBackdoor.Imaging.ImageFormatException)
+        {
+            // Expected failures (a missing file, a bad option value): one line, no stack trace.
+            Console.Error.WriteLine($"LicBackdoor.Bench: error: {e.Message}");
+            return 1;
+        }
     }
 
     private static int Help()
