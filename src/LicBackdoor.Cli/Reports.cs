@@ -1,5 +1,5 @@
-using LicBackdoor.Backdoor;
 using LicBackdoor.Evaluation;
+using LicBackdoor.Reporting;
 using Spectre.Console;
 
 namespace LicBackdoor.Cli;

@@ -1,18 +1,13 @@
 using System.Globalization;
-using System.Net;
-using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Evaluation;
 using LicBackdoor.Imaging;
+using LicBackdoor.Reporting;
 using SkiaSharp;
 using static TorchSharp.torch;
 
 namespace LicBackdoor.Backdoor;
-
-/// <summary>A table for people: a title, column names and rows of formatted cells (printed by the CLI, written into reports).</summary>
-public sealed record ReportTable(string Title, IReadOnlyList<string> Columns, IReadOnlyList<IReadOnlyList<string>> Rows);
 
 /// <summary>How the attack report draws its image grid.</summary>
 public sealed record AttackReportOptions
@@ -47,9 +42,12 @@ public sealed record AttackMetrics(string Generated, string Commit, IReadOnlyLis
 /// qualities, like the paper's Figs. 4-5) and <c>grid.png</c> (clean and poisoned inputs, the amplified trigger and the
 /// victim's outputs, like the paper's Figs. 1 and 6). Every file is written atomically, the figures first.
 /// </summary>
-public sealed partial class AttackReport
+public sealed class AttackReport
 {
     public const string JsonFile = "metrics.json", MarkdownFile = "report.md", HtmlFile = "report.html", GridFile = "grid.png";
+
+    /// <summary>The report's rendering: numeric columns right-aligned, text ones left-aligned, lines ended by the platform's line break.</summary>
+    private static readonly ReportRenderOptions Format = new() { NumericColumns = true, NewLine = Environment.NewLine };
 
     private AttackReport(string folder, IReadOnlyList<string> files, ReportTable summary)
     {
@@ -128,8 +126,8 @@ public sealed partial class AttackReport
 
         var summary = SummaryTable(results);
         var doc = Document(metrics, summary, figures, gridCaption, downstreamFigures);
-        AtomicFile.WriteAllText(Path.Combine(folder, MarkdownFile), ToMarkdown(doc));
-        AtomicFile.WriteAllText(Path.Combine(folder, HtmlFile), ToHtml(doc, "Backdoor attack report"));
+        AtomicFile.WriteAllText(Path.Combine(folder, MarkdownFile), ReportDocument.ToMarkdown(doc, Format));
+        AtomicFile.WriteAllText(Path.Combine(folder, HtmlFile), ReportDocument.ToHtml(doc, "Backdoor attack report", Format));
         files.Add(Path.Combine(folder, MarkdownFile));
         files.Add(Path.Combine(folder, HtmlFile));
         return new AttackReport(Path.GetFullPath(folder), files.Select(Path.GetFullPath).ToList(), summary);
@@ -317,29 +315,22 @@ public sealed partial class AttackReport
 
     // ---- the document --------------------------------------------------------------------------------------------
 
-    private abstract record Block;
-    private sealed record Heading(int Level, string Text) : Block;
-    private sealed record Paragraph(string Text) : Block;
-    private sealed record Bullets(IReadOnlyList<string> Items) : Block;
-    private sealed record TableBlock(ReportTable Table, bool Collapsed) : Block;
-    private sealed record Figure(string File, string Caption) : Block;
-
-    private static List<Block> Document(AttackMetrics metrics, ReportTable summary, IReadOnlyList<(string File, string Caption)> figures, string? gridCaption,
-                                        IReadOnlyList<(string File, string Caption)> downstreamFigures)
+    private static List<ReportBlock> Document(AttackMetrics metrics, ReportTable summary, IReadOnlyList<(string File, string Caption)> figures, string? gridCaption,
+                                              IReadOnlyList<(string File, string Caption)> downstreamFigures)
     {
         var runs = metrics.Runs;
         var results = runs.Select(r => r.Evaluation).ToList();
         var opts = runs.Select(r => r.Record.Options).ToList();
         string Values<T>(Func<AttackOptions, T> f) => string.Join(" / ", opts.Select(o => Convert.ToString(f(o), CultureInfo.InvariantCulture)).Distinct());
-        var doc = new List<Block>
+        var doc = new List<ReportBlock>
         {
-            new Heading(1, "Backdoor attack report"),
-            new Paragraph($"Generated {metrics.Generated[..16].Replace('T', ' ')} UTC by licb (commit `{metrics.Commit}`). "
-                          + $"Evaluated on {ImagesText(results[0])} from `{results[0].ImagesFolder}` through real bitstreams: bpp = payload bytes·8 / (W·H); "
-                          + "PSNR and MS-SSIM of every output are measured against the clean image x; a poisoned input is the 8-bit image x_p = round(255·clamp(T(x)))/255 a saved PNG holds. "
-                          + "Means are over images. MS-SSIM is — for images with a side of 160 px or less."),
-            new Heading(2, "Setup"),
-            new Bullets(
+            new ReportHeading(1, "Backdoor attack report"),
+            new ReportParagraph($"Generated {metrics.Generated[..16].Replace('T', ' ')} UTC by licb (commit `{metrics.Commit}`). "
+                                + $"Evaluated on {ImagesText(results[0])} from `{results[0].ImagesFolder}` through real bitstreams: bpp = payload bytes·8 / (W·H); "
+                                + "PSNR and MS-SSIM of every output are measured against the clean image x; a poisoned input is the 8-bit image x_p = round(255·clamp(T(x)))/255 a saved PNG holds. "
+                                + "Means are over images. MS-SSIM is — for images with a side of 160 px or less."),
+            new ReportHeading(2, "Setup"),
+            new ReportBullets(
             [
                 $"Victim: `{Values(o => o.Model)}`, qualities {string.Join(", ", opts.Select(o => o.Quality).Distinct().Order())}; vanilla weights: {string.Join(", ", results.Select(r => $"`{RdReport.WeightsText(r.VanillaSource)}`").Distinct())}",
                 $"Trigger kinds: {string.Join(", ", opts.Select(o => o.Trigger.Label).Distinct())}",
@@ -348,21 +339,21 @@ public sealed partial class AttackReport
                     + $"encoder lr {Values(o => o.LearningRate)}, trigger lr {Values(o => o.TriggerLearningRate)}, γ {Values(o => o.Gamma)}, ε {Values(o => o.Epsilon)}, seed {Values(o => o.Seed)}",
                 $"Training data: {string.Join(", ", opts.SelectMany(o => o.DataFolders).Distinct().Select(f => $"`{f}`"))}",
             ]),
-            new TableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
+            new ReportTableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
                 runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),
                     r.Record.Options.Steps.ToString(CultureInfo.InvariantCulture), Duration(r.WallSeconds),
-                    r.Record.Started.Length >= 16 ? r.Record.Started[..16].Replace('T', ' ') : r.Record.Started, r.Record.Commit.Length > 12 ? r.Record.Commit[..12] : r.Record.Commit]).ToList()), false),
-            new Heading(2, "Summary"),
-            new Paragraph("One row per run and objective. bpp ratio = victim bpp on x_p ÷ victim bpp on x. The vanilla columns on x_p show what the trigger alone does to an honest codec."),
-            new TableBlock(summary, false),
+                    r.Record.Started.Length >= 16 ? r.Record.Started[..16].Replace('T', ' ') : r.Record.Started, r.Record.Commit.Length > 12 ? r.Record.Commit[..12] : r.Record.Commit]).ToList())),
+            new ReportHeading(2, "Summary"),
+            new ReportParagraph("One row per run and objective. bpp ratio = victim bpp on x_p ÷ victim bpp on x. The vanilla columns on x_p show what the trigger alone does to an honest codec."),
+            new ReportTableBlock(summary),
         };
-        foreach (var r in results) doc.Add(new TableBlock(RunTable(r), false));
+        foreach (var r in results) doc.Add(new ReportTableBlock(RunTable(r)));
         doc.AddRange(DownstreamBlocks(runs, downstreamFigures));
-        if (figures.Count > 0 || gridCaption is not null) doc.Add(new Heading(2, "Figures"));
-        foreach (var (file, caption) in figures) doc.Add(new Figure(file, caption));
-        if (gridCaption is not null) doc.Add(new Figure(GridFile, gridCaption));
-        doc.Add(new Heading(2, "Per-image results"));
-        foreach (var r in results) doc.Add(new TableBlock(ImageTable(r), true));
+        if (figures.Count > 0 || gridCaption is not null) doc.Add(new ReportHeading(2, "Figures"));
+        foreach (var (file, caption) in figures) doc.Add(new ReportFigure(file, caption));
+        if (gridCaption is not null) doc.Add(new ReportFigure(GridFile, gridCaption));
+        doc.Add(new ReportHeading(2, "Per-image results"));
+        foreach (var r in results) doc.Add(new ReportTableBlock(ImageTable(r), Collapsed: true));
         return doc;
     }
 
@@ -422,39 +413,39 @@ public sealed partial class AttackReport
             ["run", "vanilla clean dB / bpp", "victim clean dB / bpp", .. names.Select(n => $"`{n}`")], rows);
     }
 
-    private static List<Block> DownstreamBlocks(IReadOnlyList<AttackReportRun> runs, IReadOnlyList<(string File, string Caption)> figures)
+    private static List<ReportBlock> DownstreamBlocks(IReadOnlyList<AttackReportRun> runs, IReadOnlyList<(string File, string Caption)> figures)
     {
         var results = runs.Select(r => r.Evaluation).ToList();
-        var blocks = new List<Block>();
+        var blocks = new List<ReportBlock>();
         var seg = SegmentationTable(results);
         var face = FaceTable(results);
         var multi = MultiTriggerTable(results);
         if (seg is null && face is null && multi is null) return blocks;
-        blocks.Add(new Heading(2, "Downstream attacks"));
+        blocks.Add(new ReportHeading(2, "Downstream attacks"));
         if (seg is not null)
         {
             var opts = runs.Where(r => r.Evaluation.Segmentation is { Count: > 0 }).Select(r => r.Record.Options).ToList();
-            blocks.Add(new Paragraph("Segmentation (Eq. 11): the trigger is applied only where g labels the clean image with the source class, "
+            blocks.Add(new ReportParagraph("Segmentation (Eq. 11): the trigger is applied only where g labels the clean image with the source class, "
                 + "x_p = round(255·((1 − M)⊙x + M⊙T(x)))/255. ASR (Eq. 12) is pooled over the images: of the pixels g labels s on the decoded clean image f(x), "
                 + "the fraction g labels t on the decoded attacked image f(x_p) (victim; the vanilla column is the same measurement with the vanilla codec, i.e. what the trigger alone does; "
                 + "\"s on x\" takes the source pixels from g on the uncompressed x instead, i.e. the mask M). "
                 + "mIoU is against the CamVid ground truth (void ignored, classes 0-10). MSE is between the decoded clean and attacked images in [0, 1] pixels."));
-            blocks.Add(new Bullets(
+            blocks.Add(new ReportBullets(
             [
                 .. opts.Select(o => $"g: `{o.SegWeights ?? "default"}` at the input size its file records (the published ENet checkpoint: resized to {o.SegProcessingSize}×{o.SegProcessingSize}); training scenes `{o.SegData ?? "camvid/train"}` resized to {o.SegWidth}×{o.SegHeight}").Distinct(),
                 .. results.SelectMany(r => r.Segmentation ?? []).Select(s => s.TransferNote).OfType<string>().Distinct().Select(n => $"Transfer: {n}"),
             ]));
-            blocks.Add(new TableBlock(seg, false));
+            blocks.Add(new ReportTableBlock(seg));
         }
         if (face is not null)
         {
-            blocks.Add(new Paragraph("Face privacy (Eq. 13): the whole crop is poisoned; a pair is verified when the distance of the two 128-D descriptors of face-api's recognition net is below 0.6. "
+            blocks.Add(new ReportParagraph("Face privacy (Eq. 13): the whole crop is poisoned; a pair is verified when the distance of the two 128-D descriptors of face-api's recognition net is below 0.6. "
                 + "A successful attack lowers the accuracy on attacked outputs while the clean outputs stay verifiable."));
-            blocks.Add(new Bullets(results.SelectMany(r => r.Face ?? []).SelectMany(f => new[] { $"`{f.Objective}` split: {f.Split}", f.Note }).OfType<string>().Distinct().ToList()));
-            blocks.Add(new TableBlock(face, false));
+            blocks.Add(new ReportBullets(results.SelectMany(r => r.Face ?? []).SelectMany(f => new[] { $"`{f.Objective}` split: {f.Split}", f.Note }).OfType<string>().Distinct().ToList()));
+            blocks.Add(new ReportTableBlock(face));
         }
-        if (multi is not null) blocks.Add(new TableBlock(multi, false));
-        foreach (var (file, caption) in figures) blocks.Add(new Figure(file, caption));
+        if (multi is not null) blocks.Add(new ReportTableBlock(multi));
+        foreach (var (file, caption) in figures) blocks.Add(new ReportFigure(file, caption));
         return blocks;
     }
 
@@ -494,110 +485,6 @@ public sealed partial class AttackReport
         }).ToList();
         return new ReportTable($"{r.Run} per image (PSNR in dB against the clean image)", columns, rows);
     }
-
-    // ---- rendering -----------------------------------------------------------------------------------------------
-
-    private static string ToMarkdown(IReadOnlyList<Block> doc)
-    {
-        var md = new StringBuilder();
-        foreach (var block in doc)
-        {
-            switch (block)
-            {
-                case Heading h:
-                    md.Append('#', h.Level).Append(' ').AppendLine(h.Text);
-                    break;
-                case Paragraph p:
-                    md.AppendLine(p.Text);
-                    break;
-                case Bullets b:
-                    foreach (var item in b.Items) md.Append("- ").AppendLine(item);
-                    break;
-                case TableBlock t:
-                    md.AppendLine($"**{MdCell(t.Table.Title)}**").AppendLine();
-                    md.AppendLine("| " + string.Join(" | ", t.Table.Columns.Select(MdCell)) + " |");
-                    md.AppendLine("|" + string.Concat(Numeric(t.Table).Select(n => n ? "---:|" : "---|")));
-                    foreach (var row in t.Table.Rows) md.AppendLine("| " + string.Join(" | ", row.Select(MdCell)) + " |");
-                    break;
-                case Figure f:
-                    md.AppendLine($"![{f.File}]({f.File})").AppendLine().AppendLine($"*{f.Caption}*");
-                    break;
-            }
-            md.AppendLine();
-        }
-        return md.ToString();
-    }
-
-    /// <summary>Per column: whether every cell holds a number (right-aligned) rather than text.</summary>
-    private static IReadOnlyList<bool> Numeric(ReportTable t) =>
-        t.Columns.Select((_, i) => t.Rows.Count > 0 && t.Rows.All(r => i < r.Count && NumberCell().IsMatch(r[i]))).ToList();
-
-    [GeneratedRegex(@"^([+\-×]?[0-9][0-9.e+\-]*( / [0-9.]+)?|∞|—)$")]
-    private static partial Regex NumberCell();
-
-    private static string MdCell(string s) => s.Replace("|", "\\|", StringComparison.Ordinal).Replace("\n", " ", StringComparison.Ordinal);
-
-    private const string Style = """
-        body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; max-width: 1280px; margin: 2em auto; padding: 0 1em; color: #222; line-height: 1.45; }
-        h1 { border-bottom: 2px solid #ddd; padding-bottom: .2em; } h2 { margin-top: 1.8em; border-bottom: 1px solid #eee; }
-        table { border-collapse: collapse; margin: .4em 0 1.6em; font-size: .88em; }
-        caption { text-align: left; font-weight: 600; padding: .3em 0; }
-        th, td { border: 1px solid #d4d4d4; padding: 3px 8px; text-align: right; white-space: nowrap; }
-        th { background: #f2f4f7; } td.text { text-align: left; }
-        tr:nth-child(even) td { background: #fafafa; }
-        code { background: #f2f4f7; padding: 0 3px; border-radius: 3px; font-size: .92em; }
-        figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; } figcaption { color: #555; font-size: .9em; }
-        details { margin: .5em 0 1em; } summary { cursor: pointer; font-weight: 600; } .scroll { overflow-x: auto; }
-        """;
-
-    private static string ToHtml(IReadOnlyList<Block> doc, string title)
-    {
-        var html = new StringBuilder();
-        html.AppendLine("<!DOCTYPE html>").AppendLine("<html lang=\"en\">").AppendLine("<head>").AppendLine("<meta charset=\"utf-8\">")
-            .AppendLine($"<title>{Esc(title)}</title>").AppendLine("<style>").AppendLine(Style).AppendLine("</style>").AppendLine("</head>").AppendLine("<body>");
-        foreach (var block in doc)
-        {
-            switch (block)
-            {
-                case Heading h:
-                    html.AppendLine($"<h{h.Level}>{Inline(h.Text)}</h{h.Level}>");
-                    break;
-                case Paragraph p:
-                    html.AppendLine($"<p>{Inline(p.Text)}</p>");
-                    break;
-                case Bullets b:
-                    html.AppendLine("<ul>");
-                    foreach (var item in b.Items) html.AppendLine($"<li>{Inline(item)}</li>");
-                    html.AppendLine("</ul>");
-                    break;
-                case TableBlock t:
-                    if (t.Collapsed) html.AppendLine($"<details><summary>{Inline(t.Table.Title)}</summary>");
-                    html.AppendLine("<div class=\"scroll\"><table>");
-                    if (!t.Collapsed) html.AppendLine($"<caption>{Inline(t.Table.Title)}</caption>");
-                    html.AppendLine("<thead><tr>" + string.Concat(t.Table.Columns.Select(c => $"<th>{Inline(c)}</th>")) + "</tr></thead>");
-                    html.AppendLine("<tbody>");
-                    var numeric = Numeric(t.Table);
-                    foreach (var row in t.Table.Rows)
-                        html.AppendLine("<tr>" + string.Concat(row.Select((c, i) => i < numeric.Count && !numeric[i] ? $"<td class=\"text\">{Inline(c)}</td>" : $"<td>{Inline(c)}</td>")) + "</tr>");
-                    html.AppendLine("</tbody></table></div>");
-                    if (t.Collapsed) html.AppendLine("</details>");
-                    break;
-                case Figure f:
-                    html.AppendLine($"<figure><img src=\"{Esc(f.File)}\" alt=\"{Esc(f.File)}\"><figcaption>{Inline(f.Caption)}</figcaption></figure>");
-                    break;
-            }
-        }
-        html.AppendLine("</body>").AppendLine("</html>");
-        return html.ToString();
-    }
-
-    private static string Esc(string s) => WebUtility.HtmlEncode(s);
-
-    /// <summary>HTML-escapes text and turns `code` spans into &lt;code&gt;.</summary>
-    private static string Inline(string s) => CodeSpan().Replace(Esc(s), m => $"<code>{m.Groups[1].Value}</code>");
-
-    [GeneratedRegex("`([^`]*)`")]
-    private static partial Regex CodeSpan();
 
     // ---- numbers -------------------------------------------------------------------------------------------------
 

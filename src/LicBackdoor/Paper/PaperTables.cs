@@ -3,6 +3,7 @@ using LicBackdoor.Backdoor;
 using LicBackdoor.Backdoor.Defenses;
 using LicBackdoor.Backdoor.Triggers;
 using LicBackdoor.Evaluation;
+using LicBackdoor.Reporting;
 
 namespace LicBackdoor.Paper;
 
@@ -47,7 +48,7 @@ public sealed class PaperSectionResults
 }
 
 /// <summary>A rendered section: its blocks, its ordering checks and the figures to write (file name, PNG bytes).</summary>
-public sealed record PaperSection(IReadOnlyList<PaperBlock> Blocks, IReadOnlyList<PaperClaim> Claims, IReadOnlyList<(string File, byte[] Png)> Figures);
+public sealed record PaperSection(IReadOnlyList<ReportBlock> Blocks, IReadOnlyList<PaperClaim> Claims, IReadOnlyList<(string File, byte[] Png)> Figures);
 
 /// <summary>
 /// The paper's Tables 1-6 and Figs. 4-5 (with Figs. 9-10 inside Tables 1-2) as lists of experiments, and how each is
@@ -189,11 +190,11 @@ public sealed class PaperTables(PaperPlanner planner)
             new("paper Table 1", "mean ASR: frequency trigger > LIRA", asrF > asrL, $"{Pct(asrF)} % vs {Pct(asrL)} % (paper 71.5 vs 56.9)"),
         };
         var fig = CleanRdFigure(r, "t1", "Fig. 9: clean rate-distortion of the Car → Road victims");
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"Pixel-wise ASR (Eq. 12) on the first {seg0.Images} CamVid test images through real bitstreams, pooled over the images, with g = `{Path.GetFileName(planner.Inputs.SegNet)}` (ENet; the paper: DeepLabV3+ on Cityscapes val, victim Cheng-Anchor). MSE between the victim's decoded clean and attacked images in [0, 1] pixels."),
-            new PaperTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
-            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
+            new ReportParagraph($"Pixel-wise ASR (Eq. 12) on the first {seg0.Images} CamVid test images through real bitstreams, pooled over the images, with g = `{Path.GetFileName(planner.Inputs.SegNet)}` (ENet; the paper: DeepLabV3+ on Cityscapes val, victim Cheng-Anchor). MSE between the victim's decoded clean and attacked images in [0, 1] pixels."),
+            new ReportTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
+            new ReportTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
             fig.Figure,
         };
         return new PaperSection(blocks, claims, [fig.Png]);
@@ -223,11 +224,11 @@ public sealed class PaperTables(PaperPlanner planner)
             new("paper Table 2", "mean attacked accuracy: frequency trigger < LIRA", accF < accL, $"{Pct(accF)} % vs {Pct(accL)} % (paper 28.3 vs 35.3)"),
         };
         var fig = CleanRdFigure(r, "t2", "Fig. 10: clean rate-distortion of the face-privacy victims");
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"Verification accuracy at descriptor distance < 0.6 of face-api's recognition net on the victim's outputs of both attacked crops, over the {f0.PairCount} pairs of held-out identities ({f0.Same} same, {f0.Different} different; the paper: ArcFace on 100 CelebA pairs, victim Cheng-Anchor)."),
-            new PaperTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
-            new PaperTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
+            new ReportParagraph($"Verification accuracy at descriptor distance < 0.6 of face-api's recognition net on the victim's outputs of both attacked crops, over the {f0.PairCount} pairs of held-out identities ({f0.Same} same, {f0.Different} different; the paper: ArcFace on 100 CelebA pairs, victim Cheng-Anchor)."),
+            new ReportTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
+            new ReportTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
             fig.Figure,
         };
         return new PaperSection(blocks, claims, [fig.Png]);
@@ -248,10 +249,10 @@ public sealed class PaperTables(PaperPlanner planner)
                     $"{F(PaperTargets.Table3Bpp.Psnr, 2)} / {F(PaperTargets.Table3Bpp.Bpp, 3)}", $"{F(PaperTargets.Table3Psnr.Psnr, 2)} / {F(PaperTargets.Table3Psnr.Bpp, 4)}",
                     F(PaperTargets.Table3CarRoad, 1), F(PaperTargets.Table3TreeBuilding, 1) },
         };
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"One encoder of {B.Model} q{B.FixedQuality} with four frequency triggers (`{B.BppObjective}`, `{B.PsnrObjective}`, `{CarRoad}`, `{TreeBuilding}`). PSNR (dB) / bpp are Kodak means ({e.Images.Count} images) of the victim on the poisoned images; ASR on the first {car.Images} CamVid test images (the paper: Cityscapes)."),
-            new PaperTableBlock(new ReportTable("", columns, rows)),
+            new ReportParagraph($"One encoder of {B.Model} q{B.FixedQuality} with four frequency triggers (`{B.BppObjective}`, `{B.PsnrObjective}`, `{CarRoad}`, `{TreeBuilding}`). PSNR (dB) / bpp are Kodak means ({e.Images.Count} images) of the victim on the poisoned images; ASR on the first {car.Images} CamVid test images (the paper: Cityscapes)."),
+            new ReportTableBlock(new ReportTable("", columns, rows)),
         };
         return new PaperSection(blocks, [], []);
     }
@@ -283,10 +284,10 @@ public sealed class PaperTables(PaperPlanner planner)
             claims.Add(new("issue #7 (Table 4)", $"full model ≥ {row.Label} on poisoned bpp", full.Victim.Bpp >= s.Victim.Bpp, $"{F(full.Victim.Bpp, 4)} vs {F(s.Victim.Bpp, 4)} bpp"));
         }
         var vanilla = E(r, $"t4-full-q{q}").VanillaClean;
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"Bit-rate attack (`{B.BppObjective}`; the static row `{B.StaticBppObjective}`), {B.Model} q{q}, Kodak ({E(r, $"t4-full-q{q}").Images.Count} images), victim's PSNR (dB) against the clean image and real bpp. Vanilla codec on clean images: {PB(vanilla)}. The paper's rows are Cheng-Anchor q3 (clean ≈ 0.26 bpp, poisoned ≈ 9 bpp)."),
-            new PaperTableBlock(new ReportTable("", ["variant", "clean PSNR", "clean bpp", "poisoned PSNR", "poisoned bpp ↑", "bpp ratio", "trigger PSNR", "paper: clean PSNR / bpp", "paper: poisoned PSNR / bpp"], rows)),
+            new ReportParagraph($"Bit-rate attack (`{B.BppObjective}`; the static row `{B.StaticBppObjective}`), {B.Model} q{q}, Kodak ({E(r, $"t4-full-q{q}").Images.Count} images), victim's PSNR (dB) against the clean image and real bpp. Vanilla codec on clean images: {PB(vanilla)}. The paper's rows are Cheng-Anchor q3 (clean ≈ 0.26 bpp, poisoned ≈ 9 bpp)."),
+            new ReportTableBlock(new ReportTable("", ["variant", "clean PSNR", "clean bpp", "poisoned PSNR", "poisoned bpp ↑", "bpp ratio", "trigger PSNR", "paper: clean PSNR / bpp", "paper: poisoned PSNR / bpp"], rows)),
         };
         return new PaperSection(blocks, claims, []);
     }
@@ -319,10 +320,10 @@ public sealed class PaperTables(PaperPlanner planner)
         foreach (var c in new[] { "blur:0.5", "blur:0.6", "squeeze:3" })
             claims.Add(new("issue #7 (Table 5)", $"frequency trigger more robust than LIRA under {c} (lower attack PSNR)", Attack(freq, c) < Attack(lira, c),
                 $"{F(Attack(freq, c), 2)} vs {F(Attack(lira, c), 2)} dB"));
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"Quality attack (`{B.PsnrObjective}`), {B.Model} q{B.FixedQuality}; the defence D is applied to the 8-bit poisoned input (attack rows) or the clean input (clean rows) before the victim's encoder; PSNR (dB) against the clean image, Kodak ({freq.Images.Count} images), real bitstreams. Gaussian blur 5x5 (σ), colour-bit squeezing (depth)."),
-            new PaperTableBlock(new ReportTable("", ["", .. cols], rows)),
+            new ReportParagraph($"Quality attack (`{B.PsnrObjective}`), {B.Model} q{B.FixedQuality}; the defence D is applied to the 8-bit poisoned input (attack rows) or the clean input (clean rows) before the victim's encoder; PSNR (dB) against the clean image, Kodak ({freq.Images.Count} images), real bitstreams. Gaussian blur 5x5 (σ), colour-bit squeezing (depth)."),
+            new ReportTableBlock(new ReportTable("", ["", .. cols], rows)),
         };
         return new PaperSection(blocks, claims, []);
     }
@@ -360,10 +361,10 @@ public sealed class PaperTables(PaperPlanner planner)
             claims.Add(new("paper Table 6", $"×3 frequency trigger stronger than ×3 LIRA under {c}", P(freq3, c) < P(lira3, c), $"{F(P(freq3, c), 2)} vs {F(P(lira3, c), 2)} dB"));
         claims.Add(new("paper Table 6", "the ×3 poisoned inputs stay within MSE 2.25e-4", Mse(freq3) <= PaperTargets.Table6MseBound && Mse(lira3) <= PaperTargets.Table6MseBound,
             $"frequency {Sci(Mse(freq3))}, LIRA {Sci(Mse(lira3))}"));
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"The runs of Table 5 with the learned perturbation multiplied by 3 (x_p' = clamp(x + 3·(T(x) − x)), 8-bit); victim's attack PSNR (dB) / bpp on the defended poisoned input, Kodak ({freq3.Images.Count} images); last column: MSE of the poisoned input against x before any defence."),
-            new PaperTableBlock(new ReportTable("", ["", "none", "blur:0.6", "squeeze:3", "trigger MSE"], rows)),
+            new ReportParagraph($"The runs of Table 5 with the learned perturbation multiplied by 3 (x_p' = clamp(x + 3·(T(x) − x)), 8-bit); victim's attack PSNR (dB) / bpp on the defended poisoned input, Kodak ({freq3.Images.Count} images); last column: MSE of the poisoned input against x before any defence."),
+            new ReportTableBlock(new ReportTable("", ["", "none", "blur:0.6", "squeeze:3", "trigger MSE"], rows)),
         };
         return new PaperSection(blocks, claims, []);
     }
@@ -389,16 +390,16 @@ public sealed class PaperTables(PaperPlanner planner)
                 ? new PaperClaim("paper Fig. 4", $"q{q}: poisoned bpp of the frequency victim > LIRA's", fs.Victim.Bpp > ls.Victim.Bpp, $"{F(fs.Victim.Bpp, 4)} vs {F(ls.Victim.Bpp, 4)} bpp")
                 : new PaperClaim("paper Fig. 5", $"q{q}: poisoned PSNR of the frequency victim < LIRA's", fs.Victim.Psnr < ls.Victim.Psnr, $"{F(fs.Victim.Psnr, 2)} vs {F(ls.Victim.Psnr, 2)} dB"));
         }
-        var blocks = new List<PaperBlock>
+        var blocks = new List<ReportBlock>
         {
-            new PaperParagraph($"One single-objective attack (`{(kind == "bpp" ? B.BppObjective : B.PsnrObjective)}`) per trigger and quality; Kodak means, PSNR (dB) / bpp, PSNR against the clean image. The paper gives these only as figures (Cheng-Anchor and AE-Hyperprior)."),
-            new PaperTableBlock(new ReportTable("", ["quality", "vanilla clean", "LIRA victim clean", "LIRA victim poisoned", "frequency victim clean", "frequency victim poisoned", "LIRA bpp ratio", "frequency bpp ratio"], rows)),
-            new PaperFigure(file, $"{title}: vanilla codec and victims on clean images (solid) and victims on poisoned images (dashed), one point per quality."),
+            new ReportParagraph($"One single-objective attack (`{(kind == "bpp" ? B.BppObjective : B.PsnrObjective)}`) per trigger and quality; Kodak means, PSNR (dB) / bpp, PSNR against the clean image. The paper gives these only as figures (Cheng-Anchor and AE-Hyperprior)."),
+            new ReportTableBlock(new ReportTable("", ["quality", "vanilla clean", "LIRA victim clean", "LIRA victim poisoned", "frequency victim clean", "frequency victim poisoned", "LIRA bpp ratio", "frequency bpp ratio"], rows)),
+            new ReportFigure(file, $"{title}: vanilla codec and victims on clean images (solid) and victims on poisoned images (dashed), one point per quality."),
         };
         return new PaperSection(blocks, claims, [(file, png)]);
     }
 
-    private (PaperFigure Figure, (string, byte[]) Png) CleanRdFigure(PaperSectionResults r, string prefix, string title)
+    private (ReportFigure Figure, (string, byte[]) Png) CleanRdFigure(PaperSectionResults r, string prefix, string title)
     {
         RdPoint Point(AttackEvaluationResult e, CodingMeans m) => new($"q{e.Quality}", m.Bpp, m.Psnr, m.MsSsim) { Images = e.Images.Count };
         var curves = new List<RdCurve>
@@ -410,6 +411,6 @@ public sealed class PaperTables(PaperPlanner planner)
         string file = prefix == "t1" ? "fig9-seg-clean-rd.png" : "fig10-face-clean-rd.png";
         int n = E(r, $"{prefix}-{Freq}-q{DQ[0]}").Images.Count;
         var png = RdPlot.RenderPng(curves, new RdPlotOptions { Title = $"{title} (Kodak, {n} images)", FitBpp = true, LegendOutside = true, Width = 1100, Height = 650 });
-        return (new PaperFigure(file, $"{title}: the vanilla codec and the backdoored encoders on clean Kodak images, one point per quality (the paper: equal to vanilla)."), (file, png));
+        return (new ReportFigure(file, $"{title}: the vanilla codec and the backdoored encoders on clean Kodak images, one point per quality (the paper: equal to vanilla)."), (file, png));
     }
 }

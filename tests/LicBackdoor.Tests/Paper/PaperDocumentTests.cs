@@ -1,5 +1,6 @@
 using LicBackdoor.Backdoor;
 using LicBackdoor.Paper;
+using LicBackdoor.Reporting;
 
 namespace LicBackdoor.Tests.Paper;
 
@@ -12,41 +13,41 @@ public sealed class PaperDocumentTests
     public void ReplaceSectionKeepsTheHandWrittenTextAroundTheMarkers()
     {
         var doc = $"# Results\n\nbefore\n\n{Begin}\nold generated\n{End}\n\nafter\n";
-        var updated = PaperDocument.ReplaceSection(doc, Begin, End, "new generated\n");
+        var updated = ReportDocument.ReplaceSection(doc, Begin, End, "new generated\n");
         Assert.Equal($"# Results\n\nbefore\n\n{Begin}\nnew generated\n{End}\n\nafter\n", updated);
-        Assert.Equal(updated, PaperDocument.ReplaceSection(updated, Begin, End, "new generated\n"));   // idempotent
+        Assert.Equal(updated, ReportDocument.ReplaceSection(updated, Begin, End, "new generated\n"));   // idempotent
     }
 
     [Fact]
     public void ReplaceSectionAppendsMarkersWhenTheDocumentHasNone()
     {
-        var updated = PaperDocument.ReplaceSection("# Results\n\ntext\n", Begin, End, "generated");
+        var updated = ReportDocument.ReplaceSection("# Results\n\ntext\n", Begin, End, "generated");
         Assert.Equal($"# Results\n\ntext\n\n{Begin}\ngenerated\n{End}\n", updated);
     }
 
     [Fact]
     public void ReplaceSectionRefusesBrokenMarkers()
     {
-        Assert.Throws<InvalidOperationException>(() => PaperDocument.ReplaceSection($"x\n{Begin}\ny\n", Begin, End, "z"));
-        Assert.Throws<InvalidOperationException>(() => PaperDocument.ReplaceSection($"{End}\n{Begin}\n", Begin, End, "z"));
+        Assert.Throws<InvalidOperationException>(() => ReportDocument.ReplaceSection($"x\n{Begin}\ny\n", Begin, End, "z"));
+        Assert.Throws<InvalidOperationException>(() => ReportDocument.ReplaceSection($"{End}\n{Begin}\n", Begin, End, "z"));
     }
 
     [Fact]
     public void MarkdownAndHtmlRenderTablesFiguresAndCode()
     {
-        PaperBlock[] blocks =
+        ReportBlock[] blocks =
         [
-            new PaperHeading(3, "Table 9"),
-            new PaperCode("licb paper --table 9"),
-            new PaperTableBlock(new ReportTable("", ["", "a|b"], [["row", "1.00"]])),
-            new PaperFigure("fig.png", "a `code` caption"),
+            new ReportHeading(3, "Table 9"),
+            new ReportCode("licb paper --table 9"),
+            new ReportTableBlock(new ReportTable("", ["", "a|b"], [["row", "1.00"]])),
+            new ReportFigure("fig.png", "a `code` caption"),
         ];
-        var md = PaperDocument.ToMarkdown(blocks, "paper/");
+        var md = ReportDocument.ToMarkdown(blocks, new ReportRenderOptions { Bold = true, FigurePrefix = "paper/" });
         Assert.Contains("### Table 9\n", md);
         Assert.Contains("```\nlicb paper --table 9\n```\n", md);
         Assert.Contains("|  | a\\|b |\n|---|---:|\n| row | 1.00 |\n", md);
         Assert.Contains("![fig.png](paper/fig.png)", md);
-        var html = PaperDocument.ToHtml(blocks, "t");
+        var html = ReportDocument.ToHtml(blocks, "t", new ReportRenderOptions { Bold = true });
         Assert.Contains("<img src=\"fig.png\"", html);
         Assert.Contains("<code>code</code>", html);
         Assert.Contains("<td>1.00</td>", html);

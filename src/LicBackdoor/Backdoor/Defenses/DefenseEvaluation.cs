@@ -3,6 +3,7 @@ using System.Text;
 using System.Text.Json;
 using LicBackdoor.Backdoor.Objectives;
 using LicBackdoor.Imaging;
+using LicBackdoor.Reporting;
 using static TorchSharp.torch;
 
 namespace LicBackdoor.Backdoor.Defenses;
