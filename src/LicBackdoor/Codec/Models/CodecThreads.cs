@@ -11,16 +11,23 @@ namespace LicBackdoor.Codec.Models;
 /// the other side of a scale-table boundary so that the decoder picks another CDF than the encoder did and rANS
 /// desynchronises (CompressAI issues #279, #309, #320). On a fixed thread count the same operations give the same floats
 /// on the same machine, so bitstreams and decoded pixels do not depend on <c>--threads</c> (docs/ROBUSTNESS.md §4
-/// measures this). Training and the differentiable forward pass keep every thread.
+/// measures this). Training and the differentiable forward pass use the process's count.
 /// </summary>
 public static class CodecThreads
 {
     private static readonly object Gate = new();
-    private static int count = 1;
+    private static int count = DefaultCount;
 
     /// <summary>
-    /// libtorch threads of the coding paths (default 1). Bitstreams and decoded pixels are reproducible across processes
-    /// that use the same value, whatever their own thread counts; raising it trades that for speed on many-core machines.
+    /// The default of <see cref="Count"/>: 2, the core count of the machines this project is sized for, so coding keeps
+    /// both cores while a <c>--threads 1</c> process and a <c>--threads 2</c> process write the same bytes.
+    /// </summary>
+    public const int DefaultCount = 2;
+
+    /// <summary>
+    /// libtorch threads of the coding paths (default <see cref="DefaultCount"/>). Bitstreams and decoded pixels are
+    /// reproducible across processes that use the same value, whatever their own thread counts; another value gives
+    /// equally valid bitstreams that may differ in a few latents.
     /// </summary>
     public static int Count
     {

@@ -132,13 +132,14 @@ public sealed class CodecRoundTripTests : TorchTest
         int threads = get_num_threads();
         try
         {
-            set_num_threads(2);
+            int other = CodecThreads.Count == 1 ? 2 : 1;
+            set_num_threads(other);
             Assert.Equal(CodecThreads.Count, CodecThreads.Run(get_num_threads));
-            Assert.Equal(2, get_num_threads());
+            Assert.Equal(other, get_num_threads());
             Assert.Throws<InvalidOperationException>(() => CodecThreads.Run<int>(() => throw new InvalidOperationException()));
-            Assert.Equal(2, get_num_threads());
+            Assert.Equal(other, get_num_threads());
             Assert.Throws<ArgumentOutOfRangeException>(() => CodecThreads.Count = 0);
-            Assert.Equal(1, CodecThreads.Count);
+            Assert.Equal(CodecThreads.DefaultCount, CodecThreads.Count);
         }
         finally { set_num_threads(threads); }
     }
