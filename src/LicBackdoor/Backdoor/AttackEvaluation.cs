@@ -245,7 +245,7 @@ public static class AttackEvaluation
                     && result.Objectives.Select(x => x.Name).SequenceEqual(objectives.Select(x => x.Name));
         if (same && objectives.Any(x => x.Data != Objectives.ObjectiveData.Main))
         {
-            same = result.Downstream == (downstream ?? new DownstreamSettings())
+            same = (downstream ?? new DownstreamSettings()).Covers(result.Downstream)
                    && (result.Segmentation?.Count ?? 0) == objectives.Count(x => x is Objectives.SegmentationObjective)
                    && (result.Face?.Count ?? 0) == objectives.Count(x => x is Objectives.FaceObjective)
                    && (result.Segmentation ?? []).All(r => r.Figure is null || File.Exists(Path.Combine(directory, r.Figure)))

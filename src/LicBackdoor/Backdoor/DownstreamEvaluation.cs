@@ -15,7 +15,24 @@ namespace LicBackdoor.Backdoor;
 /// <param name="TransferSegWeights">A second segmentation net, evaluated for transfer when this build can load it (null: none).</param>
 /// <param name="DataRoot">The data root (null: <see cref="Data.DataRoot.Resolve"/>'s default).</param>
 /// <param name="FigureImages">Rows of the segmentation and face figures.</param>
-public sealed record DownstreamSettings(int? SegImages = null, string? TransferSegWeights = null, string? DataRoot = null, int FigureImages = 2);
+public sealed record DownstreamSettings(int? SegImages = null, string? TransferSegWeights = null, string? DataRoot = null, int FigureImages = 2)
+{
+    /// <summary>
+    /// Whether a cached evaluation made under <paramref name="other"/> covers what these settings ask for: equal, or equal
+    /// but for the transfer net's path when both paths hold the same bytes (the default net lives beside the program, so
+    /// another build or a copied program names it by another path).
+    /// </summary>
+    public bool Covers(DownstreamSettings? other)
+    {
+        if (other is null) return false;
+        if (this == other) return true;
+        if (this with { TransferSegWeights = other.TransferSegWeights } != other) return false;
+        if (TransferSegWeights is null || other.TransferSegWeights is null) return false;
+        if (!File.Exists(TransferSegWeights) || !File.Exists(other.TransferSegWeights)) return false;
+        return new FileInfo(TransferSegWeights).Length == new FileInfo(other.TransferSegWeights).Length
+               && File.ReadAllBytes(TransferSegWeights).AsSpan().SequenceEqual(File.ReadAllBytes(other.TransferSegWeights));
+    }
+}
 
 /// <summary>One segmentation net's view of a segmentation attack on CamVid test (paper Table 1, Eq. 12).</summary>
 /// <param name="Net">The net's name.</param>

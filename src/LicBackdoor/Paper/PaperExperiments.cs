@@ -19,12 +19,26 @@ namespace LicBackdoor.Paper;
 /// <param name="Options">The attack's options.</param>
 public sealed record PaperAttack(string Id, AttackOptions Options)
 {
-    /// <summary>The cache key: the first 10 hex digits of SHA-256 over the options' JSON and the vanilla fingerprint.</summary>
+    /// <summary>
+    /// The cache key: the first 10 hex digits of SHA-256 over the options' JSON and the vanilla fingerprint. The
+    /// segmentation net enters by its file's contents, not its path: the default net lives beside the program
+    /// (<c>models/</c> of the build output), so a Debug build, a Release build or a copied program would otherwise key
+    /// the same experiment differently.
+    /// </summary>
     public string Key(string vanillaFingerprint)
     {
-        var json = JsonSerializer.Serialize(Options with { CheckpointEvery = 1 }, BackdoorTrainer.Json);
+        var keyed = Options with { CheckpointEvery = 1, SegWeights = ContentKey(Options.SegWeights) };
+        var json = JsonSerializer.Serialize(keyed, BackdoorTrainer.Json);
         var hash = SHA256.HashData(Encoding.UTF8.GetBytes(json + "\n" + vanillaFingerprint));
         return Convert.ToHexString(hash)[..10].ToLowerInvariant();
+    }
+
+    /// <summary><c>sha256:HEX</c> of the file's bytes, or the path itself when there is no such file (null stays null).</summary>
+    private static string? ContentKey(string? path)
+    {
+        if (path is null || !File.Exists(path)) return path;
+        using var stream = File.OpenRead(path);
+        return "sha256:" + Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
     }
 }
 

@@ -65,6 +65,25 @@ public sealed class PaperDocumentTests
     }
 
     [Fact]
+    public void TheSegmentationNetEntersTheKeyByItsContentsNotItsPath()
+    {
+        var dir = Directory.CreateTempSubdirectory("licb-key-").FullName;
+        try
+        {
+            string a = Path.Combine(dir, "a.safetensors"), b = Path.Combine(dir, "copy", "b.safetensors");
+            Directory.CreateDirectory(Path.GetDirectoryName(b)!);
+            File.WriteAllBytes(a, [1, 2, 3]);
+            File.WriteAllBytes(b, [1, 2, 3]);
+            var options = new AttackOptions { Model = "bmshj2018-hyperprior", Quality = 3, Objectives = ["seg:car->road"], DataFolders = ["/data/photos"], Steps = 400 };
+            string Key(string path) => new PaperAttack("t", options with { SegWeights = path }).Key("0011");
+            Assert.Equal(Key(a), Key(b));                                   // same net, another folder (another build)
+            File.WriteAllBytes(b, [1, 2, 4]);
+            Assert.NotEqual(Key(a), Key(b));                                // other weights
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void BudgetsAreNamedAndValidated()
     {
         Assert.Equal(PaperBudget.Full, PaperBudget.Named("full"));
