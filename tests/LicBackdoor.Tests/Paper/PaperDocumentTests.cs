@@ -97,43 +97,43 @@ public sealed class PaperDocumentTests
     }
 
     [Fact]
-    public void DownstreamRunsTakeTheBudgetsDownstreamStepsBatchAndObjectives()
+    public void DownstreamRunsTakeTheBudgetsDownstreamStepsBatchAndObjectives() => WithDataRoot(root =>
+    {
+        var planner = new PaperPlanner(PaperBudget.Default, new PaperInputs(root));
+        var seg = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.CarRoadObjective]);
+        var face = planner.Options(1, PaperPlanner.Trigger(TriggerSpec.Lira), [PaperBudget.Default.FaceObjective]);
+        var bpp = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.BppObjective]);
+        Assert.Equal((400, 4), (seg.Steps, seg.Batch));
+        Assert.Equal((400, 4), (face.Steps, face.Batch));
+        Assert.Equal((1000, 8), (bpp.Steps, bpp.Batch));
+        Assert.Equal(["seg:car->road,beta=5"], seg.Objectives);
+        Assert.NotNull(seg.SegWeights);
+        Assert.Null(bpp.SegWeights);
+    });
+
+    [Fact]
+    public void TheDefaultTable4RunsEveryRowOverThreeSeedsAndSeedOneKeepsItsRun() => WithDataRoot(root =>
+    {
+        var planner = new PaperPlanner(PaperBudget.Default, new PaperInputs(root));
+        var plan = new PaperTables(planner).Plan("4");
+        Assert.Equal(PaperTables.Table4Rows.Count * 3, plan.Attacks.Count);
+        var full = plan.Attacks.Where(a => a.Id.StartsWith("t4-full-q3", StringComparison.Ordinal)).ToList();
+        Assert.Equal(["t4-full-q3", "t4-full-q3-s2", "t4-full-q3-s3"], full.Select(a => a.Id));
+        Assert.Equal([1UL, 2UL, 3UL], full.Select(a => a.Options.Seed));
+        // seed 1 has exactly the single-seed options, so runs made before seeds existed are reused
+        var single = new PaperTables(new PaperPlanner(PaperBudget.Default with { AblationSeeds = 1 }, new PaperInputs(root))).Plan("4");
+        Assert.Equal(single.Attacks.Single(a => a.Id == "t4-full-q3").Key("00"), full[0].Key("00"));
+        Assert.NotEqual(full[0].Key("00"), full[1].Key("00"));
+    });
+
+    /// <summary>Runs <paramref name="body"/> with a temporary data root holding an empty photos/ folder.</summary>
+    private static void WithDataRoot(Action<string> body)
     {
         var root = Directory.CreateTempSubdirectory("licb-planner-").FullName;
         try
         {
             Directory.CreateDirectory(Path.Combine(root, "photos"));
-            var planner = new PaperPlanner(PaperBudget.Default, new PaperInputs(root));
-            var seg = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.CarRoadObjective]);
-            var face = planner.Options(1, PaperPlanner.Trigger(TriggerSpec.Lira), [PaperBudget.Default.FaceObjective]);
-            var bpp = planner.Options(3, PaperPlanner.Trigger(TriggerSpec.Frequency), [PaperBudget.Default.BppObjective]);
-            Assert.Equal((400, 4), (seg.Steps, seg.Batch));
-            Assert.Equal((400, 4), (face.Steps, face.Batch));
-            Assert.Equal((1000, 8), (bpp.Steps, bpp.Batch));
-            Assert.Equal(["seg:car->road,beta=5"], seg.Objectives);
-            Assert.NotNull(seg.SegWeights);
-            Assert.Null(bpp.SegWeights);
-        }
-        finally { Directory.Delete(root, recursive: true); }
-    }
-
-    [Fact]
-    public void TheDefaultTable4RunsEveryRowOverThreeSeedsAndSeedOneKeepsItsRun()
-    {
-        var root = Directory.CreateTempSubdirectory("licb-t4-").FullName;
-        try
-        {
-            Directory.CreateDirectory(Path.Combine(root, "photos"));
-            var planner = new PaperPlanner(PaperBudget.Default, new PaperInputs(root));
-            var plan = new PaperTables(planner).Plan("4");
-            Assert.Equal(PaperTables.Table4Rows.Count * 3, plan.Attacks.Count);
-            var full = plan.Attacks.Where(a => a.Id.StartsWith("t4-full-q3", StringComparison.Ordinal)).ToList();
-            Assert.Equal(["t4-full-q3", "t4-full-q3-s2", "t4-full-q3-s3"], full.Select(a => a.Id));
-            Assert.Equal([1UL, 2UL, 3UL], full.Select(a => a.Options.Seed));
-            // seed 1 has exactly the single-seed options, so runs made before seeds existed are reused
-            var single = new PaperTables(new PaperPlanner(PaperBudget.Default with { AblationSeeds = 1 }, new PaperInputs(root))).Plan("4");
-            Assert.Equal(single.Attacks.Single(a => a.Id == "t4-full-q3").Key("00"), full[0].Key("00"));
-            Assert.NotEqual(full[0].Key("00"), full[1].Key("00"));
+            body(root);
         }
         finally { Directory.Delete(root, recursive: true); }
     }
