@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using static TorchSharp.torch;
@@ -39,19 +41,26 @@ public static class Safetensors
     /// </summary>
     public static string Checksum(IEnumerable<Entry> entries, IReadOnlyDictionary<string, string> metadata, ReadOnlySpan<byte> data)
     {
+        using var sha = StartChecksum(entries, metadata);
+        sha.AppendData(data);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+
+    /// <summary>A SHA-256 that has consumed the entries and metadata part of <see cref="Checksum"/>; the data comes next.</summary>
+    private static IncrementalHash StartChecksum(IEnumerable<Entry> entries, IReadOnlyDictionary<string, string> metadata)
+    {
         var text = new StringBuilder();
         foreach (var e in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
             text.Append(e.Name).Append('\0').Append(e.Dtype).Append('\0')
-                .Append(string.Join(',', e.Shape.Select(d => d.ToString(System.Globalization.CultureInfo.InvariantCulture)))).Append('\0')
-                .Append(e.Begin.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\0')
-                .Append(e.End.ToString(System.Globalization.CultureInfo.InvariantCulture)).Append('\n');
+                .Append(string.Join(',', e.Shape.Select(d => d.ToString(CultureInfo.InvariantCulture)))).Append('\0')
+                .Append(e.Begin.ToString(CultureInfo.InvariantCulture)).Append('\0')
+                .Append(e.End.ToString(CultureInfo.InvariantCulture)).Append('\n');
         text.Append('\n');
         foreach (var (k, v) in metadata.Where(kv => kv.Key != ChecksumKey).OrderBy(kv => kv.Key, StringComparer.Ordinal))
             text.Append(k).Append('\0').Append(v).Append('\n');
-        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         sha.AppendData(Encoding.UTF8.GetBytes(text.ToString()));
-        sha.AppendData(data);
-        return Convert.ToHexString(sha.GetHashAndReset()).ToLowerInvariant();
+        return sha;
     }
 
     /// <summary>Writes tensors (and optional string metadata, to which the <see cref="ChecksumKey"/> checksum is added) atomically.</summary>
@@ -60,9 +69,6 @@ public static class Safetensors
         var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
         var blobs = new List<byte[]>();
         var entries = new List<Entry>();
-        var header = new Dictionary<string, object>();
-        var meta = metadata?.Where(kv => kv.Key != ChecksumKey).ToDictionary(kv => kv.Key, kv => kv.Value) ?? new Dictionary<string, string>();
-        header["__metadata__"] = meta;
         long offset = 0;
         foreach (var name in names)
         {
@@ -70,22 +76,20 @@ public static class Safetensors
             // tensor can be finalised on the finalizer thread in the middle of a native call that reads it.
             using var scope = NewDisposeScope();
             var t = tensors[name].detach().cpu().contiguous();
-            var dtype = Dtypes.First(kv => kv.Value.Type == t.dtype).Key;
             var bytes = t.bytes.ToArray();
-            header[name] = new Dictionary<string, object>
-            {
-                ["dtype"] = dtype,
-                ["shape"] = t.shape,
-                ["data_offsets"] = new[] { offset, offset + bytes.Length },
-            };
-            entries.Add(new Entry(name, dtype, t.shape, offset, offset + bytes.Length));
+            entries.Add(new Entry(name, Dtypes.First(kv => kv.Value.Type == t.dtype).Key, t.shape, offset, offset + bytes.Length));
             blobs.Add(bytes);
             offset += bytes.Length;
         }
-        var all = new byte[offset];
-        long at = 0;
-        foreach (var b in blobs) { b.CopyTo(all, at); at += b.Length; }
-        meta[ChecksumKey] = Checksum(entries, meta, all);
+        var meta = metadata?.Where(kv => kv.Key != ChecksumKey).ToDictionary(kv => kv.Key, kv => kv.Value) ?? new Dictionary<string, string>();
+        using (var sha = StartChecksum(entries, meta))
+        {
+            foreach (var b in blobs) sha.AppendData(b);
+            meta[ChecksumKey] = Convert.ToHexStringLower(sha.GetHashAndReset());
+        }
+        var header = new Dictionary<string, object> { ["__metadata__"] = meta };
+        foreach (var e in entries)
+            header[e.Name] = new Dictionary<string, object> { ["dtype"] = e.Dtype, ["shape"] = e.Shape, ["data_offsets"] = new[] { e.Begin, e.End } };
         var json = JsonSerializer.SerializeToUtf8Bytes(header);
         int pad = (8 - json.Length % 8) % 8;
         AtomicFile.Write(path, s =>
@@ -95,7 +99,7 @@ public static class Safetensors
             s.Write(len);
             s.Write(json);
             for (int i = 0; i < pad; i++) s.WriteByte((byte)' ');
-            s.Write(all);
+            foreach (var b in blobs) s.Write(b);
         });
     }
 
@@ -115,7 +119,7 @@ public static class Safetensors
         { throw new CheckpointFormatException($"{path}: cannot read ({e.Message})", path, e); }
         if (ListedDigest(path) is string listed)
         {
-            var actual = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(data)).ToLowerInvariant();
+            var actual = Convert.ToHexStringLower(SHA256.HashData(data));
             if (!string.Equals(listed, actual, StringComparison.OrdinalIgnoreCase))
                 throw new CheckpointFormatException($"{path}: SHA-256 {actual[..16]}… does not match {SumsFileName} of its folder ({Short(listed)}…): the file is damaged or was replaced", path);
         }
