@@ -30,7 +30,7 @@ public sealed record DownstreamSettings(int? SegImages = null, string? TransferS
         if (TransferSegWeights is null || other.TransferSegWeights is null) return false;
         if (!File.Exists(TransferSegWeights) || !File.Exists(other.TransferSegWeights)) return false;
         return new FileInfo(TransferSegWeights).Length == new FileInfo(other.TransferSegWeights).Length
-               && File.ReadAllBytes(TransferSegWeights).AsSpan().SequenceEqual(File.ReadAllBytes(other.TransferSegWeights));
+               && FileDigest.Sha256Hex(TransferSegWeights) == FileDigest.Sha256Hex(other.TransferSegWeights);
     }
 }
 

@@ -37,8 +37,7 @@ public sealed record PaperAttack(string Id, AttackOptions Options)
     private static string? ContentKey(string? path)
     {
         if (path is null || !File.Exists(path)) return path;
-        using var stream = File.OpenRead(path);
-        return "sha256:" + Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+        return "sha256:" + FileDigest.Sha256Hex(path);
     }
 }
 

@@ -1,4 +1,3 @@
-using System.Security.Cryptography;
 
 namespace LicBackdoor.Codec.Zoo;
 
@@ -63,9 +62,7 @@ public static class PretrainedCompressAi
     /// <summary>True when the file's SHA-256 starts with the hash prefix in its published name.</summary>
     public static bool Verify(string path, string publishedName)
     {
-        using var fs = File.OpenRead(path);
-        var hash = Convert.ToHexStringLower(SHA256.HashData(fs));
-        return hash.StartsWith(HashPrefix(publishedName), StringComparison.Ordinal);
+        return FileDigest.Sha256Hex(path).StartsWith(HashPrefix(publishedName), StringComparison.Ordinal);
     }
 
     /// <summary>

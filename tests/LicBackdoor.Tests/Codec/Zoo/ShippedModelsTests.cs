@@ -40,7 +40,7 @@ public sealed class ShippedModelsTests : TorchTest
         foreach (var f in Directory.GetFiles(ModelStore.EmbeddedFolder, "*.safetensors"))
         {
             Assert.True(sums.TryGetValue(Path.GetFileName(f), out var digest), $"models/{Path.GetFileName(f)} is not in models/{Safetensors.SumsFileName}");
-            Assert.Equal(digest, Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(f))).ToLowerInvariant());
+            Assert.Equal(digest, FileDigest.Sha256Hex(f));
         }
     }
 
