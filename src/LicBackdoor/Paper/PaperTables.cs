@@ -191,10 +191,19 @@ public sealed class PaperTables(PaperPlanner planner)
         {
             new("paper Table 1", "mean ASR: frequency trigger > LIRA", asrF > asrL, $"{Pct(asrF)} % vs {Pct(asrL)} % (paper 71.5 vs 56.9)"),
         };
-        var fig = CleanRdFigure(r, "t1", "Fig. 9: clean rate-distortion of the Car → Road victims");
+        return DownstreamSection(r, "t1", "Fig. 9: clean rate-distortion of the Car → Road victims",
+            $"Pixel-wise ASR (Eq. 12) on the first {seg0.Images} CamVid test images through real bitstreams, pooled over the images, with g = `{Path.GetFileName(planner.Inputs.SegNet)}` (ENet; the paper: DeepLabV3+ on Cityscapes val, victim Cheng-Anchor). MSE between the victim's decoded clean and attacked images in [0, 1] pixels.",
+            rows, paper, claims);
+    }
+
+    /// <summary>Tables 1 and 2: the introduction, our per-quality table, the paper's, and the victims' clean RD figure.</summary>
+    private PaperSection DownstreamSection(PaperSectionResults r, string prefix, string figureTitle, string introduction,
+                                           List<IReadOnlyList<string>> rows, List<IReadOnlyList<string>> paper, List<PaperClaim> claims)
+    {
+        var fig = CleanRdFigure(r, prefix, figureTitle);
         var blocks = new List<ReportBlock>
         {
-            new ReportParagraph($"Pixel-wise ASR (Eq. 12) on the first {seg0.Images} CamVid test images through real bitstreams, pooled over the images, with g = `{Path.GetFileName(planner.Inputs.SegNet)}` (ENet; the paper: DeepLabV3+ on Cityscapes val, victim Cheng-Anchor). MSE between the victim's decoded clean and attacked images in [0, 1] pixels."),
+            new ReportParagraph(introduction),
             new ReportTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
             new ReportTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
             fig.Figure,
@@ -225,15 +234,9 @@ public sealed class PaperTables(PaperPlanner planner)
         {
             new("paper Table 2", "mean attacked accuracy: frequency trigger < LIRA", accF < accL, $"{Pct(accF)} % vs {Pct(accL)} % (paper 28.3 vs 35.3)"),
         };
-        var fig = CleanRdFigure(r, "t2", "Fig. 10: clean rate-distortion of the face-privacy victims");
-        var blocks = new List<ReportBlock>
-        {
-            new ReportParagraph($"Verification accuracy at descriptor distance < 0.6 of face-api's recognition net on the victim's outputs of both attacked crops, over the {f0.PairCount} pairs of held-out identities ({f0.Same} same, {f0.Different} different; the paper: ArcFace on 100 CelebA pairs, victim Cheng-Anchor)."),
-            new ReportTableBlock(new ReportTable("Measured", QualityColumns(DQ), rows)),
-            new ReportTableBlock(new ReportTable("Paper (Cheng-Anchor; its qualities with the same index; mean over its q1-q6)", QualityColumns(DQ), paper)),
-            fig.Figure,
-        };
-        return new PaperSection(blocks, claims, [fig.Png]);
+        return DownstreamSection(r, "t2", "Fig. 10: clean rate-distortion of the face-privacy victims",
+            $"Verification accuracy at descriptor distance < 0.6 of face-api's recognition net on the victim's outputs of both attacked crops, over the {f0.PairCount} pairs of held-out identities ({f0.Same} same, {f0.Different} different; the paper: ArcFace on 100 CelebA pairs, victim Cheng-Anchor).",
+            rows, paper, claims);
     }
 
     private PaperSection Table3(PaperSectionPlan plan, PaperSectionResults r)
