@@ -25,6 +25,8 @@ public static class Program
                                            SIGKILL tiny licb train / attack runs at random points, resume, compare with an uninterrupted run
           determinism [--images N] [--cheng-quality Q] [--no-cheng] [--report FILE]
                                            Kodak through every shipped model (and Cheng2020-Anchor) with 1 and 2 threads, twice: bytes and pixels
+          latent-ceiling [--quality Q] [--weights FILE] [--images N] [--steps K] [--bounds B,..] [--fidelity W,..] [--report FILE]
+                                           the most bits a free latent perturbation buys from a frozen hyperprior (bounds the bit-rate attack)
         """;
 
     public static int Main(string[] args)
@@ -48,6 +50,7 @@ public static class Program
                 "fuzz-weights" => WeightsFuzz.Run(args[1..]),
                 "kill-test" => KillTest.Run(args[1..]),
                 "determinism" => Determinism.Run(args[1..]),
+                "latent-ceiling" => LatentCeiling.Run(args[1..]),
                 "-h" or "--help" or "help" => Help(),
                 _ => Unknown(args[0]),
             };
