@@ -104,7 +104,8 @@ public abstract class BackdoorObjective
     /// (Eq. 4, α = 1), <c>psnr</c> / <c>psnr:dynamic</c> (Eq. 7, β = 0.1), <c>psnr:static</c> (Eq. 5, α = 1).
     /// The downstream objectives: <c>seg:SOURCE->TARGET</c> (Eq. 11, α = 0.1, β = 0.2; CamVid class names or indices 0-10,
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
-    /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>).
+    /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
+    /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -112,7 +113,7 @@ public abstract class BackdoorObjective
         ArgumentException.ThrowIfNullOrWhiteSpace(spec);
         var parts = spec.Trim().Split(',');
         var head = parts[0].Trim().ToLowerInvariant();
-        double? alpha = null, beta = null;
+        double? alpha = null, beta = null, cap = null;
         foreach (var p in parts.Skip(1))
         {
             var kv = p.Split('=', 2);
@@ -122,13 +123,16 @@ public abstract class BackdoorObjective
             {
                 case "alpha": alpha = v; break;
                 case "beta": beta = v; break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta)");
+                case "cap" when head.StartsWith("bpp", StringComparison.Ordinal):
+                    cap = v > 0 ? v : throw new ArgumentException($"objective '{spec}': cap must be a positive bit rate (bpp)");
+                    break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(head.StartsWith("bpp", StringComparison.Ordinal) ? ", cap" : "")})");
             }
         }
         return head switch
         {
-            "bpp" or "bpp:dynamic" => new BppObjective(Dynamic: true, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1),
-            "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1),
+            "bpp" or "bpp:dynamic" => new BppObjective(Dynamic: true, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
+            "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),

@@ -49,6 +49,19 @@ public sealed class ObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void CappedBppAttackStopsRewardingBitsAboveTheCap()
+    {
+        var input = Input(0.5, 1e-3, 3.0, 5e-4, 5e-4);   // poisoned distortion below the clean one: rate term only
+        Assert.Equal(-0.01 * 2.0, new BppObjective(Cap: 2).Compute(input).Attack.item<float>(), 4);
+        Assert.Equal(-0.01 * 3.0, new BppObjective(Cap: 4).Compute(input).Attack.item<float>(), 4);
+        // Above the cap the rate term has no gradient; below it, the same gradient as without a cap.
+        var rate = tensor(3.0f).requires_grad_(true);
+        rate.clamp_max(2.0).backward();
+        Assert.Equal(0f, rate.grad!.item<float>());
+        Assert.Throws<ArgumentOutOfRangeException>(() => new BppObjective(Cap: 0));
+    }
+
+    [Fact]
     public void DynamicPsnrAttackIsEq7MinusTheCleanLoss()
     {
         var input = Input(cleanBpp: 0.5, cleanMse: 1e-3, poisonedBpp: 0.8, poisonedMseVsPoisoned: 0.09, poisonedMseVsClean: 0.1);
@@ -89,6 +102,8 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("psnr:static,alpha=0.5", "psnr:static,alpha=0.5")]
     [InlineData("psnr,beta=0.5", "psnr,beta=0.5")]
     [InlineData("psnr,beta=0.1", "psnr")]
+    [InlineData("bpp,beta=0.3,cap=12", "bpp,beta=0.3,cap=12")]
+    [InlineData("bpp:static,alpha=0,cap=8", "bpp:static,alpha=0,cap=8")]
     public void ParsesSpecifications(string spec, string name) => Assert.Equal(name, BackdoorObjective.Parse(spec).Name);
 
     [Theory]
@@ -97,5 +112,7 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("bpp,beta=x")]
     [InlineData("bpp,gamma=1")]
     [InlineData("bpp,beta=NaN")]
+    [InlineData("bpp,cap=0")]
+    [InlineData("psnr,cap=3")]
     public void RejectsBadSpecifications(string spec) => Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse(spec));
 }
