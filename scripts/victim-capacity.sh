@@ -61,4 +61,8 @@ m192=(--weights "$victim" "${common[@]}" --crop 64 --batch 8)
 "$licb" train --run "$out/hp-n64m192-q3" --export "$out/hp-n64m192-q3-17k.safetensors"
 m192b=(--weights "$out/hp-n64m192-q3-17k.safetensors" "${common[@]}" --crop 64 --batch 8 --steps 2000 --lr 2e-4)
 "$licb" --threads 1 attack --run "$out/m192-17k-b0.3-cap8" "${m192b[@]}" --objective bpp,beta=0.3,cap=8
+m192c=(--weights "$out/hp-n64m192-q3-17k.safetensors" "${common[@]}" --crop 64 --batch 8 --steps 2000 --lr 5e-5)
+"$licb" --threads 1 attack --run "$out/m192-17k-b0.3-cap8-lr5e-5" "${m192c[@]}" --objective bpp,beta=0.3,cap=8
 "$licb" --threads 1 attack --run "$out/m192-17k-two" "${m192b[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3
+"$licb" --threads 1 attack --run "$out/m192-17k-two-lr5e-5" "${m192c[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3
+"$licb" --threads 1 attack --run "$out/m192-17k-two-psnr6-lr5e-5" "${m192c[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=6
