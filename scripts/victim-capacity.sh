@@ -66,3 +66,7 @@ m192c=(--weights "$out/hp-n64m192-q3-17k.safetensors" "${common[@]}" --crop 64 -
 "$licb" --threads 1 attack --run "$out/m192-17k-two" "${m192b[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3
 "$licb" --threads 1 attack --run "$out/m192-17k-two-lr5e-5" "${m192c[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3
 "$licb" --threads 1 attack --run "$out/m192-17k-two-psnr6-lr5e-5" "${m192c[@]}" --objective bpp,beta=0.3,cap=8 --objective psnr,beta=6
+# 7. The M = 192 run to 20,000 steps (the zoo's q3 length) and its Kodak rate-distortion point.
+"$licb" --threads 2 train --run "$out/hp-n64m192-q3" --resume --steps 20000
+"$licb" --threads 2 eval --model bmshj2018-hyperprior --quality 3 --weights "$out/hp-n64m192-q3/model.safetensors" \
+  --json "$out/eval-m192-q3-20k.json"
