@@ -70,3 +70,6 @@ m192c=(--weights "$out/hp-n64m192-q3-17k.safetensors" "${common[@]}" --crop 64 -
 "$licb" --threads 2 train --run "$out/hp-n64m192-q3" --resume --steps 20000
 "$licb" --threads 2 eval --model bmshj2018-hyperprior --quality 3 --weights "$out/hp-n64m192-q3/model.safetensors" \
   --json "$out/eval-m192-q3-20k.json"
+# 8. Both triggers on the 20,000-step model, encoder lr 1e-4.
+"$licb" --threads 2 attack --run "$out/m192-20k-two-lr1e-4" --weights "$out/hp-n64m192-q3/model.safetensors" "${common[@]}" \
+  --crop 64 --batch 8 --steps 2000 --lr 1e-4 --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3
