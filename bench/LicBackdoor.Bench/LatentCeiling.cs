@@ -82,8 +82,7 @@ public static class LatentCeiling
             using (no_grad())
             {
                 // "Dead" channels: the encoder leaves them near 0 and the hyperprior predicts a scale near its lower bound.
-                var (zHat0, _) = model.EntropyBottleneck.Forward(model.HyperAnalysis.forward(y.abs()), training: false);
-                var scales = model.HyperSynthesis.forward(zHat0);
+                var (_, scales, _) = model.LatentForward(y, training: false);
                 quietChannels += (y.abs().mean([0, 2, 3]) < 0.1).sum().item<long>();
                 tightChannels += (scales.mean([0, 2, 3]) < 0.15).sum().item<long>();
             }
@@ -99,11 +98,8 @@ public static class LatentCeiling
                 {
                     using var stepScope = NewDisposeScope();
                     opt.zero_grad();
-                    var yy = y + delta.clamp(-bound, bound);
-                    var z = model.HyperAnalysis.forward(yy.abs());
-                    var (zHat, zLik) = model.EntropyBottleneck.Forward(z, training: true);
-                    var (yHat, yLik) = model.GaussianConditional.Forward(yy, model.HyperSynthesis.forward(zHat), training: true);
-                    var bits = (yLik.log2().sum() + zLik.log2().sum()) * (-1.0 / pixels);
+                    var (yHat, _, likelihoods) = model.LatentForward(y + delta.clamp(-bound, bound), training: true);
+                    var bits = likelihoods.Values.Select(l => l.log2().sum()).Aggregate((a, b) => a + b) * (-1.0 / pixels);
                     var loss = w > 0 ? nn.functional.mse_loss(model.Synthesize(yHat), reference) * (w * lambda * 255 * 255) - bits : -bits;
                     loss.backward();
                     opt.step();
@@ -137,18 +133,11 @@ public static class LatentCeiling
         return 0;
     }
 
-    /// <summary>Real rANS bitstream of a latent (z and y strings, payload bytes) and the decoded image's PSNR against x.</summary>
+    /// <summary>Real rANS bitstream of a latent (payload bytes, as for an image) and the PSNR of its decoding against x.</summary>
     private static (double Bpp, double Psnr) Coded(ScaleHyperprior model, Tensor y, Tensor x, double pixels)
     {
         using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var z = model.HyperAnalysis.forward(y.abs());
-        var zStrings = model.EntropyBottleneck.Compress(z);
-        var (zHat, _) = model.EntropyBottleneck.Forward(z, training: false);
-        var indexes = model.GaussianConditional.BuildIndexes(model.HyperSynthesis.forward(zHat));
-        var yStrings = model.GaussianConditional.Compress(y, indexes);
-        long bytes = zStrings.Sum(s => (long)s.Length) + yStrings.Sum(s => (long)s.Length);
-        var xHat = model.Synthesize(y.round()).clamp(0, 1);
-        return (bytes * 8 / pixels, Metrics.Psnr(xHat, x));
+        var latents = model.CompressLatent(y);
+        return (latents.PayloadBytes() * 8 / pixels, Metrics.Psnr(model.Decompress(latents), x));
     }
 }

@@ -65,23 +65,18 @@ public sealed class PaperDocumentTests
     }
 
     [Fact]
-    public void TheSegmentationNetEntersTheKeyByItsContentsNotItsPath()
+    public void TheSegmentationNetEntersTheKeyByItsContentsNotItsPath() => WithDataRoot(dir =>
     {
-        var dir = Directory.CreateTempSubdirectory("licb-key-").FullName;
-        try
-        {
-            string a = Path.Combine(dir, "a.safetensors"), b = Path.Combine(dir, "copy", "b.safetensors");
-            Directory.CreateDirectory(Path.GetDirectoryName(b)!);
-            File.WriteAllBytes(a, [1, 2, 3]);
-            File.WriteAllBytes(b, [1, 2, 3]);
-            var options = new AttackOptions { Model = "bmshj2018-hyperprior", Quality = 3, Objectives = ["seg:car->road"], DataFolders = ["/data/photos"], Steps = 400 };
-            string Key(string path) => new PaperAttack("t", options with { SegWeights = path }).Key("0011");
-            Assert.Equal(Key(a), Key(b));                                   // same net, another folder (another build)
-            File.WriteAllBytes(b, [1, 2, 4]);
-            Assert.NotEqual(Key(a), Key(b));                                // other weights
-        }
-        finally { Directory.Delete(dir, recursive: true); }
-    }
+        string a = Path.Combine(dir, "a.safetensors"), b = Path.Combine(dir, "copy", "b.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(b)!);
+        File.WriteAllBytes(a, [1, 2, 3]);
+        File.WriteAllBytes(b, [1, 2, 3]);
+        var options = new AttackOptions { Model = "bmshj2018-hyperprior", Quality = 3, Objectives = ["seg:car->road"], DataFolders = ["/data/photos"], Steps = 400 };
+        string Key(string path) => new PaperAttack("t", options with { SegWeights = path }).Key("0011");
+        Assert.Equal(Key(a), Key(b));                                   // same net, another folder (another build)
+        File.WriteAllBytes(b, [1, 2, 4]);
+        Assert.NotEqual(Key(a), Key(b));                                // other weights
+    });
 
     [Fact]
     public void BudgetsAreNamedAndValidated()
@@ -126,7 +121,7 @@ public sealed class PaperDocumentTests
         Assert.NotEqual(full[0].Key("00"), full[1].Key("00"));
     });
 
-    /// <summary>Runs <paramref name="body"/> with a temporary data root holding an empty photos/ folder.</summary>
+    /// <summary>Runs <paramref name="body"/> with a temporary folder (a data root holding an empty photos/ folder), deleted afterwards.</summary>
     private static void WithDataRoot(Action<string> body)
     {
         var root = Directory.CreateTempSubdirectory("licb-planner-").FullName;

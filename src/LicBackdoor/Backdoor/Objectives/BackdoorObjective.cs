@@ -113,6 +113,7 @@ public abstract class BackdoorObjective
         ArgumentException.ThrowIfNullOrWhiteSpace(spec);
         var parts = spec.Trim().Split(',');
         var head = parts[0].Trim().ToLowerInvariant();
+        bool bitRate = head.StartsWith("bpp", StringComparison.Ordinal);
         double? alpha = null, beta = null, cap = null;
         foreach (var p in parts.Skip(1))
         {
@@ -123,10 +124,10 @@ public abstract class BackdoorObjective
             {
                 case "alpha": alpha = v; break;
                 case "beta": beta = v; break;
-                case "cap" when head.StartsWith("bpp", StringComparison.Ordinal):
+                case "cap" when bitRate:
                     cap = v > 0 ? v : throw new ArgumentException($"objective '{spec}': cap must be a positive bit rate (bpp)");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(head.StartsWith("bpp", StringComparison.Ordinal) ? ", cap" : "")})");
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : "")})");
             }
         }
         return head switch

@@ -60,18 +60,40 @@ public sealed class ScaleHyperprior : CompressionModel
 
     public override CodecOutput forward(Tensor x)
     {
-        var y = g_a.forward(x);
-        var z = h_a.forward(y.abs());
-        var (zHat, zLik) = entropy_bottleneck.Forward(z);
-        var scales = h_s.forward(zHat);
-        var (yHat, yLik) = gaussian_conditional.Forward(y, scales);
-        var xHat = g_s.forward(yHat);
-        return new CodecOutput(xHat, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
+        var (yHat, _, likelihoods) = LatentForward(g_a.forward(x));
+        return new CodecOutput(g_s.forward(yHat), likelihoods);
     }
 
-    internal override (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x)
+    /// <summary>
+    /// The hyperprior path of <see cref="forward"/> from a latent y [N,M,h,w]: ŷ (noisy in training, rounded otherwise),
+    /// the predicted scales σ and the likelihoods of y and z. For analyses that perturb the latent itself.
+    /// </summary>
+    /// <param name="y">The latent, as g_a would produce it.</param>
+    /// <param name="training">Quantise as in training (additive noise); default: the modules' mode.</param>
+    public (Tensor YHat, Tensor Scales, IReadOnlyDictionary<string, Tensor> Likelihoods) LatentForward(Tensor y, bool? training = null)
     {
-        var y = g_a.forward(x);
+        var z = h_a.forward(y.abs());
+        var (zHat, zLik) = entropy_bottleneck.Forward(z, training);
+        var scales = h_s.forward(zHat);
+        var (yHat, yLik) = gaussian_conditional.Forward(y, scales, training: training);
+        return (yHat, scales, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
+    }
+
+    /// <summary>
+    /// Entropy codes a latent y [N,M,h,w] exactly as <see cref="CompressionModel.Compress"/> codes g_a(x), on
+    /// <see cref="CodecThreads.Count"/> threads: for analyses that perturb the latent itself.
+    /// </summary>
+    public CompressedLatents CompressLatent(Tensor y) => CodecThreads.Run(() =>
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        return CodeLatent(y).Latents;
+    });
+
+    internal override (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x) => CodeLatent(g_a.forward(x));
+
+    private (CompressedLatents Latents, Tensor YHat) CodeLatent(Tensor y)
+    {
         var z = h_a.forward(y.abs());
         var (zStrings, zHat) = CodeHyperLatent(z);
         var indexes = CodecThreads.Run(() => gaussian_conditional.BuildIndexes(h_s.forward(zHat)));

@@ -1,4 +1,3 @@
-
 namespace LicBackdoor.Codec.Zoo;
 
 /// <summary>
