@@ -24,13 +24,14 @@ namespace LicBackdoor.Bench;
 /// decoded PSNR. Any encoder, however trained, is bounded by what a free latent reaches (up to the optimiser's
 /// search), so the table bounds the bit-rate attack on that model. Hyperprior models only (Cheng2020-Anchor's
 /// autoregressive context needs its own search).
-/// Usage: <c>latent-ceiling [--quality Q] [--weights FILE] [--images N] [--steps K] [--bounds B,B,…] [--fidelity W,W,…] [--report FILE] [--data DIR]</c>.
+/// Usage: <c>latent-ceiling [--quality Q] [--weights FILE] [--images N] [--steps K] [--bounds B,B,…] [--fidelity W,W,…] [--seed S] [--report FILE] [--data DIR]</c>.
+/// The training-mode quantisation noise comes from libtorch's generator seeded with S (default 0), so a run repeats exactly.
 /// </summary>
 public static class LatentCeiling
 {
     public static int Run(string[] args)
     {
-        int quality = 3, images = 6, steps = 150;
+        int quality = 3, images = 6, steps = 150, seed = 0;
         string? weights = null, data = null;
         string report = "latent-ceiling.md";
         double[] bounds = [5, 20, 100, 1000], fidelity = [0, 1];
@@ -46,6 +47,7 @@ public static class LatentCeiling
                 case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--bounds": bounds = List(Next()); break;
                 case "--fidelity": fidelity = List(Next()); break;
+                case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--report": report = Next(); break;
                 case "--data": data = Next(); break;
                 default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
@@ -54,6 +56,7 @@ public static class LatentCeiling
         if (images < 1 || steps < 1 || bounds.Length == 0 || bounds.Any(b => !(b > 0)) || fidelity.Any(w => !(w >= 0)))
             throw new ArgumentException("--images and --steps must be positive, bounds > 0, fidelity weights ≥ 0");
         NativeSetup.Initialize();
+        manual_seed(seed);
         var codec = ModelStore.Open(ScaleHyperprior.Name, quality, weights);
         if (codec.Model is not ScaleHyperprior model)
             throw new ArgumentException($"{codec.Source}: latent-ceiling needs a {ScaleHyperprior.Name} model");

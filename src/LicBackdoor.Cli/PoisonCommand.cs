@@ -51,8 +51,7 @@ internal static class PoisonCommand
             var path = p.GetValue(output)!;
             ImageFile.SavePng(xp, path);
             double psnr = Metrics.Psnr(xp, x);
-            double mse;
-            using (NewDisposeScope()) mse = (xp.to(ScalarType.Float64) - x.to(ScalarType.Float64)).square().mean().item<double>();
+            double mse = Metrics.Mse(xp, x);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{path}: {x.shape[3]}x{x.shape[2]}, {attack.Record.Options.Trigger.Kind} trigger of objective {name} ({attack.Directory}), trigger PSNR {(double.IsFinite(psnr) ? $"{psnr:F2} dB (MSE {mse:0.00e+00})" : "∞ (the 8-bit poisoned image equals the input)")}{masked}"));
             return 0;

@@ -3,6 +3,7 @@ using System.Globalization;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;
 using LicBackdoor.Evaluation;
+using LicBackdoor.Reporting;
 using Spectre.Console;
 
 namespace LicBackdoor.Cli;
@@ -165,7 +166,7 @@ internal static class RdCommand
             {
                 var row = new List<string> { pt.Setting, F(pt.Bpp, 4), F(pt.Psnr, 3), F(pt.MsSsim, 4) };
                 if (learned) row.Add(F(pt.EstimatedBpp, 4));
-                row.AddRange(report.Published.Select(pub => RdReport.Gap(pt, pub) is double g ? g.ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "—"));
+                row.AddRange(report.Published.Select(pub => SignedNumber.Format(RdReport.Gap(pt, pub), 2)));
                 if (learned) row.Add(RdReport.WeightsText(pt.Weights));
                 table.AddRow(row.Select(Markup.Escape).ToArray());
             }
@@ -174,8 +175,8 @@ internal static class RdCommand
         var bd = new Table().Title("Bjøntegaard deltas").AddColumns("curve", "anchor", "BD-rate (%)", "BD-PSNR (dB)", "note");
         foreach (var d in report.Deltas)
             bd.AddRow(Markup.Escape(d.Test), Markup.Escape(d.Anchor),
-                d.BdRate is double r ? r.ToString("+0.00;-0.00", CultureInfo.InvariantCulture) : "—",
-                d.BdPsnr is double s ? s.ToString("+0.000;-0.000", CultureInfo.InvariantCulture) : "—",
+                SignedNumber.Format(d.BdRate, 2),
+                SignedNumber.Format(d.BdPsnr, 3),
                 Markup.Escape(d.Error ?? ""));
         AnsiConsole.Write(bd);
     }

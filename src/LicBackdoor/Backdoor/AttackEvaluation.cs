@@ -275,8 +275,7 @@ public static class AttackEvaluation
         {
             using var inner = NewDisposeScope();
             var xp = Poison(run.Triggers[k], x);
-            double mse;
-            using (NewDisposeScope()) mse = (xp.to(ScalarType.Float64) - x.to(ScalarType.Float64)).square().mean().item<double>();
+            double mse = Metrics.Mse(xp, x);
             poisoned.Add(new PoisonedImageResult(run.Objectives[k].Name, mse, Metrics.Psnr(xp, x), Code(run.Victim, xp, x), Code(run.Vanilla, xp, x)));
         }
         return new AttackImageResult(Path.GetFileName(path), w, h, Code(run.Vanilla, x, x), Code(run.Victim, x, x), poisoned);

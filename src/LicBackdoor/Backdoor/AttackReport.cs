@@ -490,12 +490,7 @@ public sealed class AttackReport
 
     private static string F(double v, int digits) => double.IsFinite(v) ? v.ToString("F" + digits, CultureInfo.InvariantCulture) : double.IsPositiveInfinity(v) ? "∞" : "—";
 
-    private static string Signed(double v, int digits)
-    {
-        if (!double.IsFinite(v)) return "—";
-        var zeros = "0." + new string('0', digits);
-        return v.ToString($"+{zeros};-{zeros};{zeros}", CultureInfo.InvariantCulture);
-    }
+    private static string Signed(double v, int digits) => SignedNumber.Format(v, digits);
 
     private static string Ratio(double v) => double.IsFinite(v) ? "×" + v.ToString("F2", CultureInfo.InvariantCulture) : "—";
 

@@ -229,8 +229,8 @@ public static class DownstreamEvaluation
             var (_, vicX) = AttackEvaluation.CodeWithOutput(run.Victim, x, x);
             var (_, vanP) = AttackEvaluation.CodeWithOutput(run.Vanilla, xp, x);
             var (_, vicP) = AttackEvaluation.CodeWithOutput(run.Victim, xp, x);
-            mse += (vicX.to(ScalarType.Float64) - vicP.to(ScalarType.Float64)).square().mean().item<double>();
-            vanillaMse += (vanX.to(ScalarType.Float64) - vanP.to(ScalarType.Float64)).square().mean().item<double>();
+            mse += Metrics.Mse(vicX, vicP);
+            vanillaMse += Metrics.Mse(vanX, vanP);
             main.Add(net, obj, x, truth, vanX, vicX, vanP, vicP);
             other?.Add(transfer!, obj, x, truth, vanX, vicX, vanP, vicP);
             log?.Invoke(string.Create(CultureInfo.InvariantCulture, $"{obj.Name} {samples[i].Name} ({i + 1}/{samples.Count}): running ASR {Pct(main.Flip, main.Src)}"));

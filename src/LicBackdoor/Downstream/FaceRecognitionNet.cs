@@ -253,11 +253,15 @@ public sealed class FaceRecognitionNet : nn.Module<Tensor, Tensor>
         if (a.numel() != b.numel()) throw new ArgumentException($"descriptors differ in size ({a.numel()} vs {b.numel()})", nameof(b));
         using var scope = NewDisposeScope();
         var d = a.detach().flatten().to_type(ScalarType.Float64) - b.detach().flatten().to_type(ScalarType.Float64);
-        return d.square().sum().sqrt().item<double>();
+        return d.mul(d).sum().sqrt().item<double>();
     }
 
     /// <summary>Row-wise Euclidean distances <c>[N]</c> between descriptor batches <c>[N, 128]</c>; differentiable.</summary>
-    public static Tensor PairDistances(Tensor a, Tensor b) => (a - b).square().sum(1).sqrt();
+    public static Tensor PairDistances(Tensor a, Tensor b)
+    {
+        var d = a - b;
+        return d.mul(d).sum(1).sqrt();
+    }
 
     /// <summary>conv + bias, then dlib's affine scale layer; keys <c>conv.filters</c>, <c>conv.bias</c>, <c>scale.weights</c>, <c>scale.biases</c>.</summary>
     private sealed class ConvUnit : nn.Module<Tensor, Tensor>

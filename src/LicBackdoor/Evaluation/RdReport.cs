@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using LicBackdoor.Reporting;
 
 namespace LicBackdoor.Evaluation;
 
@@ -241,12 +242,11 @@ public sealed class RdReport
     private static string F(double? v, int digits) =>
         v is double d && double.IsFinite(d) ? d.ToString("F" + digits, CultureInfo.InvariantCulture) : "—";
 
-    private static string Signed(double? v, int digits) =>
-        v is double d && double.IsFinite(d) ? (d >= 0 ? "+" : "") + d.ToString("F" + digits, CultureInfo.InvariantCulture) : "—";
+    private static string Signed(double? v, int digits) => SignedNumber.Format(v, digits);
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
     /// <summary>(real − estimate) / estimate as a signed percentage, or a dash.</summary>
     private static string RelativeGap(double real, double? estimate) =>
-        estimate is double e && double.IsFinite(e) && e > 0 ? Inv($"{(real - e) / e * 100:+0.00;-0.00} %") : "—";
+        estimate is double e && double.IsFinite(e) && e > 0 ? SignedNumber.Format((real - e) / e * 100, 2) + " %" : "—";
 }

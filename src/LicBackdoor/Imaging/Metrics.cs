@@ -1,3 +1,4 @@
+using LicBackdoor.Runtime;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -40,13 +41,22 @@ public static class Metrics
         if (a.numel() == 0) throw new ArgumentException("PSNR of empty tensors is undefined", nameof(a));
         if (!(dataRange > 0) || double.IsInfinity(dataRange))
             throw new ArgumentOutOfRangeException(nameof(dataRange), dataRange, "data range must be positive and finite");
-        double mse;
-        using (torch.NewDisposeScope())
-        {
-            var d = a.detach().to(ScalarType.Float64) - b.detach().to(ScalarType.Float64);
-            mse = d.square().mean().item<double>();
-        }
-        return PsnrFromMse(mse, dataRange);
+        return PsnrFromMse(Mse(a, b), dataRange);
+    }
+
+    /// <summary>
+    /// Mean squared error over all elements, computed in float64 (inputs of the same shape). The square is a
+    /// tensor product, not TorchSharp's <c>square()</c>, which is <c>pow(2)</c> through a temporary <c>Scalar</c>
+    /// (see <see cref="KeptScalars"/>; seen as "INTERNAL ASSERT FAILED at c10/core/Scalar.h" in a JPEG sweep).
+    /// </summary>
+    public static double Mse(Tensor a, Tensor b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        CheckSameShape(a, b);
+        using var scope = torch.NewDisposeScope();
+        var d = a.detach().to(ScalarType.Float64).sub(b.detach().to(ScalarType.Float64));
+        return d.mul(d).mean().item<double>();
     }
 
     /// <summary><c>10 log10(range^2 / mse)</c> for a given MSE; <see cref="double.PositiveInfinity"/> when it is 0.</summary>
@@ -131,14 +141,16 @@ public static class Metrics
         var blurred = Blur(torch.cat(new[] { x, y, x * x, y * y, x * y }, 1), window).chunk(5, 1);
         var mu1 = blurred[0];
         var mu2 = blurred[1];
-        var mu1Sq = mu1.pow(2);
-        var mu2Sq = mu2.pow(2);
+        var mu1Sq = mu1 * mu1;
+        var mu2Sq = mu2 * mu2;
         var mu1Mu2 = mu1 * mu2;
-        var sigma1Sq = blurred[2] - mu1Sq;
-        var sigma2Sq = blurred[3] - mu2Sq;
-        var sigma12 = blurred[4] - mu1Mu2;
-        var csMap = (2 * sigma12 + c2) / (sigma1Sq + sigma2Sq + c2);
-        var ssimMap = (2 * mu1Mu2 + c1) / (mu1Sq + mu2Sq + c1) * csMap;
+        var sigma1Sq = blurred[2].add(mu1Sq, KeptScalars.MinusOne);
+        var sigma2Sq = blurred[3].add(mu2Sq, KeptScalars.MinusOne);
+        var sigma12 = blurred[4].add(mu1Mu2, KeptScalars.MinusOne);
+        // Explicit scalars held for the whole computation (KeptScalars explains why not implicit ones).
+        using Scalar two = 2f, c1s = c1, c2s = c2;
+        var csMap = sigma12.mul(two).add(c2s).div(sigma1Sq.add(sigma2Sq, KeptScalars.One).add(c2s));
+        var ssimMap = mu1Mu2.mul(two).add(c1s).div(mu1Sq.add(mu2Sq, KeptScalars.One).add(c1s)).mul(csMap);
         return (ssimMap.flatten(2).mean([-1]), csMap.flatten(2).mean([-1]));
     }
 
@@ -156,9 +168,10 @@ public static class Metrics
     /// </summary>
     private static (Tensor Vertical, Tensor Horizontal) GaussianWindow(long channels, Device device)
     {
-        var coords = torch.arange(MsSsimWindowSize, ScalarType.Float32, device) - MsSsimWindowSize / 2;
-        var g = torch.exp(-coords.pow(2) / (2 * MsSsimWindowSigma * MsSsimWindowSigma));
-        g = g / g.sum();
+        using Scalar centre = (float)(MsSsimWindowSize / 2), twoSigmaSq = (float)(2 * MsSsimWindowSigma * MsSsimWindowSigma);
+        var coords = torch.arange(MsSsimWindowSize, ScalarType.Float32, device).sub_(centre);
+        var g = torch.exp(coords.mul(coords).neg_().div_(twoSigmaSq));
+        g = g.div(g.sum());
         var horizontal = g.view(1, 1, 1, MsSsimWindowSize).repeat(channels, 1, 1, 1);
         var vertical = g.view(1, 1, MsSsimWindowSize, 1).repeat(channels, 1, 1, 1);
         return (vertical, horizontal);

@@ -66,7 +66,7 @@ public sealed class FTrojanTrigger : Trigger
                 foreach (var p in Options.Positions)
                     coeffs[0, c, p.Row, p.Column] = tensor(1.0, ScalarType.Float64);
             var unit = YCbCr.DifferenceToRgb(BlockDct.Inverse(coeffs, b)).div_(255);  // pixel change per unit magnitude
-            double unitMse = unit.square().mean().item<double>();
+            double unitMse = (unit * unit).mean().item<double>();
             Magnitude = Math.Sqrt(Options.MseBudget / unitMse);
             pattern = unit.mul(Magnitude).to_type(ScalarType.Float32).DetachFromDisposeScope();
         }
@@ -99,7 +99,7 @@ public sealed class FTrojanTrigger : Trigger
         if (!pad.IsEmpty)
         {
             p = Imaging.Padding.Crop(p, pad);
-            p = p.mul(Math.Sqrt(Options.MseBudget / p.square().mean().item<double>()));
+            p = p.mul(Math.Sqrt(Options.MseBudget / (p * p).mean().item<double>()));
         }
         return p.to_type(dtype).MoveToOuterDisposeScope();
     }

@@ -44,7 +44,7 @@ public abstract class Trigger : nn.Module<Tensor, Tensor>, ITrigger
         using var scope = NewDisposeScope();
         var y = PoisonAnySize(x);
         var delta = y - x;
-        var mse = delta.square().mean([1, 2, 3], keepdim: true);
+        var mse = (delta * delta).mean([1, 2, 3], keepdim: true);
         // The floor keeps the rescaling (and its gradient) bounded for a near-zero perturbation: at most ×100.
         var scale = (budget / mse.clamp_min(budget * 1e-4)).sqrt();
         if (!FixedEnergy) scale = scale.clamp_max(1.0);

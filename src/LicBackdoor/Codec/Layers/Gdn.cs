@@ -49,7 +49,7 @@ public sealed class Gdn : nn.Module<Tensor, Tensor>
         if (!torch.is_grad_enabled() || !(x.requires_grad || beta.requires_grad || gamma.requires_grad))
         {
             // Inference: the same arithmetic with in-place ops, saving three full-size temporaries.
-            using var squared = x.square();
+            using var squared = x * x;
             var n = nn.functional.conv2d(squared, g, b);
             (Inverse ? n.sqrt_() : n.rsqrt_()).mul_(x);
             return n;
