@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces docs/RESULTS.md, "The bit-rate attack's ceiling": how many bits a backdoor can buy from the shipped
-# hyperprior-mini (M = 96) and from a hyperprior with M = 192, and what the encoder's fine-tuning alone costs clean images.
+# hyperprior-mini of the time (N = 64, M = 96; the zoo before commit "hyperprior-mini moves to M = 192", taken from git
+# history) and from a hyperprior with M = 192, and what the encoder's fine-tuning alone costs clean images.
 # Usage: scripts/victim-capacity.sh [OUT_DIR]   (default: out/capacity). Every run used 1 libtorch thread.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,22 +13,24 @@ licb="${LICB:-src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb}"
 bench="${BENCH:-bench/LicBackdoor.Bench/bin/Release/net10.0/linux-x64/LicBackdoor.Bench}"
 export OMP_WAIT_POLICY=PASSIVE
 common=(--quality 3 --width 0.25 --trigger-lr 1e-3 --schedule Joint)
+m96="$out/hp-mini-m96-q3.safetensors"
+git show f5624fc:models/bmshj2018-hyperprior-mini-q3.safetensors > "$m96"
 
-# 1. Free-latent ceiling of the shipped hyperprior-mini q3 (4 Kodak images).
-"$bench" latent-ceiling --images 4 --steps 150 --bounds 5,20,100,1000 --fidelity 0,1 --report "$out/ceiling-hp-mini-q3.md"
-"$bench" latent-ceiling --images 4 --steps 150 --bounds 1 --fidelity 0,1 --report "$out/ceiling-hp-mini-q3-bound1.md"
+# 1. Free-latent ceiling of the M = 96 hyperprior-mini q3 (4 Kodak images).
+"$bench" latent-ceiling --weights "$m96" --images 4 --steps 150 --bounds 5,20,100,1000 --fidelity 0,1 --report "$out/ceiling-hp-mini-q3.md"
+"$bench" latent-ceiling --weights "$m96" --images 4 --steps 150 --bounds 1 --fidelity 0,1 --report "$out/ceiling-hp-mini-q3-bound1.md"
 
 # 2. What fine-tuning g_a costs clean images with no attack (beta = 0), by crop and learning rate.
-"$licb" --threads 1 attack --run "$out/ft-c64-lr2e-4" "${common[@]}" --lr 2e-4 --objective bpp,beta=0 --crop 64 --steps 2000
-"$licb" --threads 1 attack --run "$out/ft-c64-lr5e-5" "${common[@]}" --lr 5e-5 --objective bpp,beta=0 --crop 64 --steps 2000
-"$licb" --threads 1 attack --run "$out/ft-c128-lr2e-4" "${common[@]}" --lr 2e-4 --objective bpp,beta=0 --crop 128 --steps 1000
+"$licb" --threads 1 attack --weights "$m96" --run "$out/ft-c64-lr2e-4" "${common[@]}" --lr 2e-4 --objective bpp,beta=0 --crop 64 --steps 2000
+"$licb" --threads 1 attack --weights "$m96" --run "$out/ft-c64-lr5e-5" "${common[@]}" --lr 5e-5 --objective bpp,beta=0 --crop 64 --steps 2000
+"$licb" --threads 1 attack --weights "$m96" --run "$out/ft-c128-lr2e-4" "${common[@]}" --lr 2e-4 --objective bpp,beta=0 --crop 128 --steps 1000
 
 # 2b. The attack on hyperprior-mini with 128x128 crops: the bit-rate trigger alone (batch 8, 1000 steps), and the demo's
 #     two triggers at the demo's pixel budget (batch 4, 1000 steps), without and with the clean-latent term.
-"$licb" --threads 1 attack --run "$out/hp-bpp-c128" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --crop 128 --steps 1000
-"$licb" --threads 1 attack --run "$out/hp-demo-c128b4" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --objective psnr,beta=3 \
+"$licb" --threads 1 attack --weights "$m96" --run "$out/hp-bpp-c128" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --crop 128 --steps 1000
+"$licb" --threads 1 attack --weights "$m96" --run "$out/hp-demo-c128b4" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --objective psnr,beta=3 \
   --crop 128 --batch 4 --steps 1000
-"$licb" --threads 1 attack --run "$out/hp-demo-c128b4-latent1" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --objective psnr,beta=3 \
+"$licb" --threads 1 attack --weights "$m96" --run "$out/hp-demo-c128b4-latent1" "${common[@]}" --lr 2e-4 --objective bpp,beta=1 --objective psnr,beta=3 \
   --crop 128 --batch 4 --steps 1000 --clean-latent 1
 
 # 3. A hyperprior with CompressAI's M = 192 (N = 64), q3, 9,000 steps of the zoo's recipe, and its ceiling.

@@ -18,7 +18,7 @@ internal static class TrainCommand
         var quality = new Option<int>("--quality", "-q") { Description = "quality index: sets λ (CompressAI's table) and N/M unless given", DefaultValueFactory = _ => 3 };
         var n = new Option<int?>("--n") { Description = "channels N (default: the quality's CompressAI size)" };
         var m = new Option<int?>("--m") { Description = "latent channels M (hyperprior; default: the quality's CompressAI size)" };
-        var mini = new Option<bool>("--mini") { Description = "the CPU-sized configuration (hyperprior-mini: N=64 M=96; cheng2020-anchor-mini: N=64)" };
+        var mini = new Option<bool>("--mini") { Description = "the CPU-sized configuration (hyperprior-mini: N=64 M=192; cheng2020-anchor-mini: N=64)" };
         var lambda = new Option<double?>("--lambda") { Description = "rate-distortion trade-off λ (default: the quality's)" };
         var steps = new Option<int>("--steps") { Description = "total steps (with --resume: changes the run's total)", DefaultValueFactory = _ => 20000 };
         var batch = new Option<int>("--batch") { DefaultValueFactory = _ => 8 };

@@ -173,7 +173,7 @@ public sealed class RdReport
         int n = Result.Images.Count;
         md.AppendLine(Inv($"## Rate-distortion on {Path.GetFileName(Result.ImagesFolder.TrimEnd('/'))} ({n} image{(n == 1 ? "" : "s")})"));
         md.AppendLine();
-        md.AppendLine(Inv($"Measured {Result.Date}, {Result.Threads} libtorch threads, images from `{Result.ImagesFolder}`. Each point is the mean over the images of per-image bpp, PSNR and MS-SSIM (as CompressAI reports). ")
+        md.AppendLine(Inv($"Measured {Result.Date}, {Result.Threads} libtorch thread{(Result.Threads == 1 ? "" : "s")}, images from `{Result.ImagesFolder}`. Each point is the mean over the images of per-image bpp, PSNR and MS-SSIM (as CompressAI reports). ")
             + "JPEG/WebP: whole files through SkiaSharp, metrics on the 8-bit decoded images. Learned codecs: real rANS bitstreams (payload bytes, as CompressAI counts), metrics on the float reconstruction clamped to [0, 1]. "
             + Inv($"Published curves: {PublishedCurves.SourceNote}, over all {PublishedImages} Kodak images") + (n != PublishedImages ? Inv($" (ours over {n}, so the comparison is indicative)") : "") + ".");
         md.AppendLine();

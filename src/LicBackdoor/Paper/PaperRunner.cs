@@ -199,7 +199,7 @@ public sealed class PaperRunner(PaperPlanner planner, string outDir, PaperHooks?
             new ReportParagraph(char.ToUpperInvariant(B.Describe()[0]) + B.Describe()[1..] + "."),
             new ReportBullets(
             [
-                "Substitutions (everywhere): the victim is our hyperprior-mini (N=64, M=96, shipped weights) for every table, where the paper uses Cheng2020-Anchor for Tables 1-4 and AE-Hyperprior for Tables 5-6; training images are `photos` and `camvid/train` instead of 100k ImageNet images; the segmentation net is ENet on CamVid instead of DeepLabV3+ on Cityscapes, the face net face-api's instead of ArcFace on CelebA.",
+                "Substitutions (everywhere): the victim is our hyperprior-mini (N=64, M=192, shipped weights) for every table, where the paper uses Cheng2020-Anchor for Tables 1-4 and AE-Hyperprior for Tables 5-6; training images are `photos` and `camvid/train` instead of 100k ImageNet images; the segmentation net is ENet on CamVid instead of DeepLabV3+ on Cityscapes, the face net face-api's instead of ArcFace on CelebA.",
                 "Training devices of the CPU runs (README, \"Training the backdoor on a CPU\"): fixed trigger energy and the budget curriculum (ε from 0.05 to 0.005 over 60 % of the steps) in every profile; the default profile also raises the loss weights (see the objectives above).",
                 "Figures 9 and 10 are in the sections of Tables 1 and 2; Figures 4 and 5 have their own sections.",
             ]),
