@@ -134,6 +134,14 @@ public sealed record AttackOptions
     /// </summary>
     public double CleanLatentWeight { get; init; }
 
+    /// <summary>
+    /// Saturation augmentation of the main training data (0: off, the paper's data): half the crops of each batch get
+    /// their saturation raised by a factor from [1, 1 + B] (<see cref="Saturation.BoostBatch"/>), before the triggers
+    /// see them. Not in the paper: a quality trigger learned on the CPU's training images fires partly on strongly
+    /// coloured clean images (kodim02, 03, 04, 23), and this shows the encoder more of them.
+    /// </summary>
+    public double SaturationBoost { get; init; }
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -192,6 +200,7 @@ public sealed record AttackOptions
         if (Crop < 64 || Crop % 64 != 0) throw new ArgumentException("the crop must be a multiple of 64");
         if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
         if (!(CleanLatentWeight >= 0) || double.IsInfinity(CleanLatentWeight)) throw new ArgumentException("the clean-latent weight must be ≥ 0");
+        if (!(SaturationBoost >= 0) || double.IsInfinity(SaturationBoost)) throw new ArgumentException("the saturation boost must be ≥ 0");
         if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
@@ -430,6 +439,7 @@ public sealed class BackdoorTrainer : IDisposable
     {
         using var scope = NewDisposeScope();
         var x = data.NextBatch(options.Batch, rng);
+        if (options.SaturationBoost > 0) x = Saturation.BoostBatch(x, options.SaturationBoost, rng);
         var batches = new Dictionary<ObjectiveData, Tensor> { [ObjectiveData.Main] = x };
         foreach (var (kind, (images, kindRng)) in extraData) batches[kind] = images.NextBatch(options.Batch, kindRng);
         var xs = objectives.Select(o => batches[o.Data]).ToArray();

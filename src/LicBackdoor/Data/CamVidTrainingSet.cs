@@ -118,18 +118,13 @@ public sealed class CamVidTrainingSet : IDisposable
             using var c = ((float)contrast).ToScalar();
             using var s = ((float)saturation).ToScalar();
             x = x * b;
-            var grey = Grey(x);
+            var grey = Saturation.Luma(x);
             x = (x - grey.mean()) * c + grey.mean();
-            grey = Grey(x);
+            grey = Saturation.Luma(x);
             x = ((x - grey) * s + grey).clamp(KeptScalars.Zero, KeptScalars.One);
         }
         return (x[0].contiguous(), y[0, 0].to_type(ScalarType.Int64));
     }
-
-    /// <summary>ITU-R BT.601 luma of <c>[1, 3, H, W]</c>, as <c>[1, 1, H, W]</c>.</summary>
-    private static Tensor Grey(Tensor x) => (x[.., 0..1] * LumaR) + (x[.., 1..2] * LumaG) + (x[.., 2..3] * LumaB);
-
-    private static readonly Scalar LumaR = 0.299f.ToScalar(), LumaG = 0.587f.ToScalar(), LumaB = 0.114f.ToScalar();
 
     public void Dispose()
     {

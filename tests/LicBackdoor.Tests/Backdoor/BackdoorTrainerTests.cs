@@ -73,11 +73,12 @@ public sealed class BackdoorTrainerTests : TorchTest
     }
 
     [Theory]
-    [InlineData(AttackSchedule.Joint, TriggerSpec.Frequency)]
-    [InlineData(AttackSchedule.Alternating, TriggerSpec.Lira)]
-    public void ResumeReproducesTheUninterruptedRunExactly(AttackSchedule schedule, string trigger)
+    [InlineData(AttackSchedule.Joint, TriggerSpec.Frequency, 0.0)]
+    [InlineData(AttackSchedule.Alternating, TriggerSpec.Lira, 0.0)]
+    [InlineData(AttackSchedule.Joint, TriggerSpec.Frequency, 1.0)]   // the saturation augmentation draws from the checkpointed generator
+    public void ResumeReproducesTheUninterruptedRunExactly(AttackSchedule schedule, string trigger, double saturationBoost)
     {
-        var options = Options(["bpp", "psnr"], schedule, trigger);
+        var options = Options(["bpp", "psnr"], schedule, trigger) with { SaturationBoost = saturationBoost };
         var full = Path.Combine(dir, "full");
         using (var t = BackdoorTrainer.Start(options, full)) Assert.True(t.Run());
         var split = Path.Combine(dir, "split");
@@ -186,6 +187,8 @@ public sealed class BackdoorTrainerTests : TorchTest
         Assert.Equal(0, values[0]);                               // the first step sees the vanilla encoder itself
         Assert.True(values.Skip(1).All(v => v > 0 && double.IsFinite(v)));
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { CleanLatentWeight = -1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { SaturationBoost = -1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { SaturationBoost = double.PositiveInfinity }).Validate());
     }
 
     [Fact]
