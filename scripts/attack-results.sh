@@ -7,8 +7,39 @@ out="${1:-out}"
 dotnet build -c Release src/LicBackdoor.Cli >/dev/null
 licb="${LICB:-src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb}"   # LICB: another build of licb
 export OMP_WAIT_POLICY=PASSIVE
-# 1. The main job: bit-rate and quality triggers in one encoder of hyperprior-mini q3 (CPU settings, 2000 steps).
+# ---- On the shipped zoo (hyperprior-mini N=64, M=192) -------------------------------------------------------------
+m=(--quality 3 --width 0.25 --trigger-lr 1e-3 --schedule Joint --crop 64 --batch 8 --lr 5e-5)
+# A. The main job: bit-rate and quality triggers in one encoder of hyperprior-mini q3 (3000 steps).
 "$licb" --threads 2 demo --out "$out/demo"
+# B. Single triggers: the capped bit-rate trigger; the quality trigger without and with the saturation augmentation.
+"$licb" --threads 1 attack --run "$out/m192-single-bpp" "${m[@]}" --steps 2000 --objective bpp,beta=0.3,cap=8
+"$licb" --threads 1 attack --run "$out/m192-single-psnr" "${m[@]}" --steps 2000 --objective psnr,beta=3
+"$licb" --threads 1 attack --run "$out/m192-single-psnr-sat1" "${m[@]}" --steps 2000 --objective psnr,beta=3 --saturation-boost 1
+"$licb" --threads 1 attack --run "$out/m192-single-psnr-sat1-4k" "${m[@]}" --steps 4000 --objective psnr,beta=3 --saturation-boost 1
+# C. Both triggers in one encoder: 5000 steps; lr 2e-4 decaying to 5 %; 128x128 crops; the clean-latent term; the
+#    saturation augmentation with a raised quality weight.
+two=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3)
+"$licb" --threads 1 attack --run "$out/m192-two-5k" "${m[@]}" --steps 5000 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-cos" "${m[@]}" --steps 3000 --lr 2e-4 --final-lr 0.05 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-c128" "${m[@]}" --steps 2000 --lr 2e-4 --crop 128 --batch 4 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-5k-latent1" "${m[@]}" --steps 5000 --clean-latent 1 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-5k-sat1-psnr4.5" "${m[@]}" --steps 5000 --saturation-boost 1 \
+  --objective bpp,beta=0.3,cap=8 --objective psnr,beta=4.5
+# D. The frequency trigger against LIRA at q1 and q3 (both objectives in one encoder, 1000 steps, lr 1e-4), and at q1
+#    with the quality weight scaled to q1's λ (β = 10 ≈ 3 · λ3 / λ1).
+"$licb" --threads 1 attack --run "$out/m192-q1q3" --quality 1 --quality 3 --trigger frequency --trigger lira \
+  "${two[@]}" --width 0.25 --crop 64 --lr 1e-4 --trigger-lr 1e-3 --schedule Joint --steps 1000
+"$licb" --threads 1 attack --run "$out/m192-q1-psnr10" --quality 1 --trigger frequency --trigger lira \
+  --objective bpp,beta=0.3,cap=8 --objective psnr,beta=10 --width 0.25 --crop 64 --lr 1e-4 --trigger-lr 1e-3 --schedule Joint --steps 1000
+
+# ---- Earlier, on the zoo's M = 96 hyperprior-mini (the shipped weights until commit f5624fc) -------------------------
+# These use the program of that commit, whose embedded zoo is the M = 96 one (a git worktree, built once).
+old="$out/licb-f5624fc"
+if [[ ! -d "$old" ]]; then git worktree add --detach "$old" f5624fc >/dev/null; fi
+dotnet build -c Release "$old/src/LicBackdoor.Cli" >/dev/null
+licb="$old/src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb"
+# 1. The demo of the time: bit-rate and quality triggers in one encoder of hyperprior-mini q3 (2000 steps).
+"$licb" --threads 2 demo --out "$out/demo-m96"
 # 2. The frequency trigger against LIRA at q1 and q3, same settings, both objectives in one encoder.
 "$licb" --threads 2 attack --run "$out/attack-q1q3" --quality 1 --quality 3 --trigger frequency --trigger lira \
   --objective bpp,beta=1 --objective psnr,beta=3 --width 0.25 --crop 64 --lr 2e-4 --trigger-lr 1e-3 --schedule Joint --steps 1000
