@@ -16,6 +16,8 @@ m=(--quality 3 --width 0.25 --trigger-lr 1e-3 --schedule Joint --crop 64 --batch
 "$licb" --threads 1 attack --run "$out/m192-single-psnr" "${m[@]}" --steps 2000 --objective psnr,beta=3
 "$licb" --threads 1 attack --run "$out/m192-single-psnr-sat1" "${m[@]}" --steps 2000 --objective psnr,beta=3 --saturation-boost 1
 "$licb" --threads 1 attack --run "$out/m192-single-psnr-sat1-4k" "${m[@]}" --steps 4000 --objective psnr,beta=3 --saturation-boost 1
+"$licb" --threads 1 attack --run "$out/m192-single-psnr-sat1-2600" "${m[@]}" --steps 2600 --objective psnr,beta=3 --saturation-boost 1
+"$licb" --threads 1 attack --run "$out/m192-single-psnr-sat0.5" "${m[@]}" --steps 2000 --objective psnr,beta=3 --saturation-boost 0.5
 # C. Both triggers in one encoder: 5000 steps; lr 2e-4 decaying to 5 %; 128x128 crops; the clean-latent term; the
 #    saturation augmentation with a raised quality weight.
 two=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3)
