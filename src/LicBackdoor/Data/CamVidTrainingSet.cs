@@ -116,12 +116,10 @@ public sealed class CamVidTrainingSet : IDisposable
             double brightness = rng.NextDouble(1 - j, 1 + j), contrast = rng.NextDouble(1 - j, 1 + j), saturation = rng.NextDouble(1 - j, 1 + j);
             using var b = ((float)brightness).ToScalar();
             using var c = ((float)contrast).ToScalar();
-            using var s = ((float)saturation).ToScalar();
             x = x * b;
             var grey = Saturation.Luma(x);
             x = (x - grey.mean()) * c + grey.mean();
-            grey = Saturation.Luma(x);
-            x = ((x - grey) * s + grey).clamp(KeptScalars.Zero, KeptScalars.One);
+            x = Saturation.Scale(x, torch.tensor((float)saturation));
         }
         return (x[0].contiguous(), y[0, 0].to_type(ScalarType.Int64));
     }
