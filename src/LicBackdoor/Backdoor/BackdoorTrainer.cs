@@ -142,6 +142,13 @@ public sealed record AttackOptions
     /// </summary>
     public double SaturationBoost { get; init; }
 
+    /// <summary>
+    /// Weight w of the clean distortion in the victim's own rate-distortion term, <c>R(x) + w·λ·D(x)</c> (1: the paper's
+    /// loss). Not in the paper: with w &gt; 1 the encoder trades some of the clean bit-rate bound (5 %) for clean PSNR,
+    /// which a quality trigger otherwise pulls down. The attack terms keep the victim's λ.
+    /// </summary>
+    public double CleanDistortionWeight { get; init; } = 1;
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -201,6 +208,7 @@ public sealed record AttackOptions
         if (!(LearningRate > 0) || !(TriggerLearningRate > 0)) throw new ArgumentException("learning rates must be positive");
         if (!(CleanLatentWeight >= 0) || double.IsInfinity(CleanLatentWeight)) throw new ArgumentException("the clean-latent weight must be ≥ 0");
         if (!(SaturationBoost >= 0) || double.IsInfinity(SaturationBoost)) throw new ArgumentException("the saturation boost must be ≥ 0");
+        if (!(CleanDistortionWeight > 0) || double.IsInfinity(CleanDistortionWeight)) throw new ArgumentException("the clean distortion weight must be positive and finite");
         if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
@@ -466,7 +474,7 @@ public sealed class BackdoorTrainer : IDisposable
         }
         var cleanOut = model.forward(x);
         var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
-        var loss = cleanRd.Loss;
+        var loss = options.CleanDistortionWeight == 1 ? cleanRd.Loss : cleanRd.Bpp + cleanRd.Mse * (options.CleanDistortionWeight * lambda * 255 * 255);
         double latentMse = double.NaN;
         if (vanillaModel is not null)
         {

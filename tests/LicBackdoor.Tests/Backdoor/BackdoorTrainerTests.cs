@@ -192,6 +192,32 @@ public sealed class BackdoorTrainerTests : TorchTest
     }
 
     [Fact]
+    public void CleanDistortionWeightAddsItsShareOfTheCleanDistortion()
+    {
+        // Step 1 sees the same batch, encoder and trigger at either weight, so the losses differ by exactly (w − 1)·λ·255²·MSE.
+        double FirstLoss(double w, out double psnr)
+        {
+            var runDir = Path.Combine(dir, $"clean-distortion-{w}");
+            using (var t = BackdoorTrainer.Start(Options(["bpp"], steps: 1) with { CleanDistortionWeight = w }, runDir)) Assert.True(t.Run());
+            var lines = File.ReadAllLines(Path.Combine(runDir, BackdoorTrainer.LogFile));
+            var head = lines[0].Split(',');
+            var row = lines[1].Split(',');
+            double At(string name) => double.Parse(row[Array.IndexOf(head, name)], System.Globalization.CultureInfo.InvariantCulture);
+            psnr = At("psnr");
+            return At("loss");
+        }
+        double paper = FirstLoss(1, out double psnr1);
+        double tripled = FirstLoss(3, out double psnr3);
+        Assert.Equal(psnr1, psnr3, 9);
+        double lambda = Options(["bpp"]).EffectiveLambda;
+        double expected = 2 * lambda * 255 * 255 * Math.Pow(10, -psnr1 / 10);
+        Assert.True(expected > 0.01, $"the clean distortion term is too small to test: {expected}");
+        Assert.Equal(expected, tripled - paper, expected * 1e-4);
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { CleanDistortionWeight = 0 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { CleanDistortionWeight = double.NaN }).Validate());
+    }
+
+    [Fact]
     public void BadRunsAreRefusedClearly()
     {
         Assert.Throws<FileNotFoundException>(() => AttackRun.Open(dir));
