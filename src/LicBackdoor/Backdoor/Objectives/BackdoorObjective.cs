@@ -105,7 +105,8 @@ public abstract class BackdoorObjective
     /// The downstream objectives: <c>seg:SOURCE->TARGET</c> (Eq. 11, α = 0.1, β = 0.2; CamVid class names or indices 0-10,
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
-    /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>).
+    /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
+    /// (<see cref="PsnrObjective.PsnrFloor"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -114,7 +115,8 @@ public abstract class BackdoorObjective
         var parts = spec.Trim().Split(',');
         var head = parts[0].Trim().ToLowerInvariant();
         bool bitRate = head.StartsWith("bpp", StringComparison.Ordinal);
-        double? alpha = null, beta = null, cap = null;
+        bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
+        double? alpha = null, beta = null, cap = null, floor = null;
         foreach (var p in parts.Skip(1))
         {
             var kv = p.Split('=', 2);
@@ -127,15 +129,18 @@ public abstract class BackdoorObjective
                 case "cap" when bitRate:
                     cap = v > 0 ? v : throw new ArgumentException($"objective '{spec}': cap must be a positive bit rate (bpp)");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : "")})");
+                case "floor" when quality:
+                    floor = v > 0 ? v : throw new ArgumentException($"objective '{spec}': floor must be a positive PSNR (dB)");
+                    break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : "")})");
             }
         }
         return head switch
         {
             "bpp" or "bpp:dynamic" => new BppObjective(Dynamic: true, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
             "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
-            "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
-            "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1),
+            "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
+            "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
             _ when head.StartsWith("seg:", StringComparison.Ordinal) => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),

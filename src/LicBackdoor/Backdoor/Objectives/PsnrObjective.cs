@@ -10,8 +10,11 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <c>max(R(x_p) − R(x), 0) + β·λ·D_P</c>.</item>
 /// <item>Static (Eq. 5): <c>L = L(x) + α·R(x_p) + β·λ·D_P</c>; α is not given in the paper (default 1).</item>
 /// </list>
+/// <para>Optional floor (not in the paper, <c>psnr,floor=F</c>): the PSNR term becomes the batch mean of
+/// <c>max(PSNR_i, F)</c> over the poisoned images i, so an image already decoded below F dB no longer pulls the encoder
+/// and the clean term has it to itself (the quality counterpart of <see cref="BppObjective.RateCap"/>).</para>
 /// </summary>
-public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjective.PaperBeta, double Alpha = 1) : BackdoorObjective
+public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjective.PaperBeta, double Alpha = 1, double? Floor = null) : BackdoorObjective
 {
     /// <summary>β of Eq. 7 (paper §4.2).</summary>
     public const double PaperBeta = 0.1;
@@ -20,13 +23,19 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
     public double BetaWeight { get; } = Beta;
     public double AlphaWeight { get; } = Alpha;
 
-    public override string Name => SpecName(Kind, IsDynamic, BetaWeight, PaperBeta, AlphaWeight);
+    /// <summary>PSNR (dB) of a poisoned reconstruction below which the attack no longer rewards lowering it; null: no floor.</summary>
+    public double? PsnrFloor { get; } = Floor is null || (Floor > 0 && double.IsFinite(Floor.Value))
+        ? Floor
+        : throw new ArgumentOutOfRangeException(nameof(Floor), Floor, "the PSNR floor must be a positive number of dB");
+
+    public override string Name => SpecName(Kind, IsDynamic, BetaWeight, PaperBeta, AlphaWeight) + (PsnrFloor is double f ? $",floor={Num(f)}" : "");
 
     public override string Kind => "psnr";
 
-    public override string Description => IsDynamic
+    public override string Description => (IsDynamic
         ? $"quality attack, dynamic loss (Eq. 7): max(R(x), R(x_p)) + λ·D(x) + β·λ·PSNR(x, f(x_p)), β = {Num(BetaWeight)}"
-        : $"quality attack, static loss (Eq. 5): L(x) + α·R(x_p) + β·λ·PSNR(x, f(x_p)), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
+        : $"quality attack, static loss (Eq. 5): L(x) + α·R(x_p) + β·λ·PSNR(x, f(x_p)), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}")
+        + (PsnrFloor is double f ? $"; each poisoned image's PSNR floored at {Num(f)} dB (mean of max(PSNR_i, F), not in the paper)" : "");
 
     public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "psnr_p"];
 
@@ -35,7 +44,15 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
         var rate = input.PoisonedRate;
         var psnr = input.PoisonedPsnr;
         var rateTerm = IsDynamic ? (rate - input.CleanRate).clamp_min(0) : rate * AlphaWeight;
-        var attack = rateTerm + psnr * (BetaWeight * input.Lambda);
+        var rewarded = PsnrFloor is double floor ? PerImagePsnr(input).clamp_min(floor).mean() : psnr;
+        var attack = rateTerm + rewarded * (BetaWeight * input.Lambda);
         return new ObjectiveTerms(attack, [("bpp_p", rate), ("psnr_p", psnr)]);
+    }
+
+    /// <summary>PSNR (dB) of each poisoned reconstruction against its clean image, shape [N].</summary>
+    private static Tensor PerImagePsnr(ObjectiveInput input)
+    {
+        var diff = input.PoisonedOutput.XHat.clamp(0, 1) - input.Clean;
+        return (diff * diff).mean([1, 2, 3]).clamp_min(1e-10).log10() * -10.0;
     }
 }

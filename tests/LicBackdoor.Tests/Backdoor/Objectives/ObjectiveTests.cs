@@ -85,6 +85,29 @@ public sealed class ObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void FlooredPsnrAttackStopsRewardingImagesBelowTheFloor()
+    {
+        // Two poisoned images decoded at 5 dB and 20 dB (MSE 10^-0.5 and 10^-2 against the clean 0.2 grey, inside [0, 1]).
+        var x = full(2, 3, 4, 4, 0.2f);
+        var offsets = tensor(new[] { (float)Math.Sqrt(Math.Pow(10, -0.5)), 0.1f }).reshape(2, 1, 1, 1);
+        var xHat = (x + offsets).requires_grad_(true);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(2, 1, 1, 1, 0.5f) };
+        var clean = new CodecOutput(x.clone(), likelihoods);
+        var input = new ObjectiveInput(x, clean, RateDistortionLoss.Compute(clean, x, Lambda), x, new CodecOutput(xHat, likelihoods), Lambda);
+        var floored = new PsnrObjective(Floor: 8).Compute(input);
+        Assert.Equal(0.1 * Lambda * (8 + 20) / 2, floored.Attack.item<float>(), 5);
+        floored.Attack.backward();
+        Assert.Equal(0f, xHat.grad![0].abs().sum().item<float>());   // below the floor: no pull
+        Assert.True(xHat.grad![1].abs().sum().item<float>() > 0);
+        // A floor below every image's PSNR is the mean of per-image PSNRs; no floor is the batch PSNR (logged either way).
+        Assert.Equal(0.1 * Lambda * (5 + 20) / 2, new PsnrObjective(Floor: 1).Compute(input).Attack.item<float>(), 5);
+        double batch = -10 * Math.Log10((Math.Pow(10, -0.5) + 0.01) / 2);
+        Assert.Equal(0.1 * Lambda * batch, new PsnrObjective().Compute(input).Attack.item<float>(), 5);
+        Assert.Equal(batch, floored.Logged.Single(t => t.Name == "psnr_p").Value.item<float>(), 3);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PsnrObjective(Floor: -1));
+    }
+
+    [Fact]
     public void AttackTermsHaveGradientsThroughThePoisonedOutput()
     {
         var input = Input(0.5, 1e-3, 0.8, 0.09, 0.1);
@@ -104,6 +127,8 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("psnr,beta=0.1", "psnr")]
     [InlineData("bpp,beta=0.3,cap=12", "bpp,beta=0.3,cap=12")]
     [InlineData("bpp:static,alpha=0,cap=8", "bpp:static,alpha=0,cap=8")]
+    [InlineData("psnr,beta=3,floor=8", "psnr,beta=3,floor=8")]
+    [InlineData("psnr:static,floor=6.5", "psnr:static,floor=6.5")]
     public void ParsesSpecifications(string spec, string name) => Assert.Equal(name, BackdoorObjective.Parse(spec).Name);
 
     [Theory]
@@ -114,5 +139,7 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("bpp,beta=NaN")]
     [InlineData("bpp,cap=0")]
     [InlineData("psnr,cap=3")]
+    [InlineData("psnr,floor=0")]
+    [InlineData("bpp,floor=8")]
     public void RejectsBadSpecifications(string spec) => Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse(spec));
 }
