@@ -8,7 +8,9 @@ dotnet build -c Release src/LicBackdoor.Cli >/dev/null
 licb="${LICB:-src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb}"   # LICB: another build of licb
 export OMP_WAIT_POLICY=PASSIVE
 # ---- On the shipped zoo (hyperprior-mini N=64, M=192) -------------------------------------------------------------
-m=(--quality 3 --width 0.25 --trigger-lr 1e-3 --schedule Joint --crop 64 --batch 8 --lr 5e-5)
+# (licb refuses an option given twice, so the settings a run changes are left out of its base array.)
+b=(--quality 3 --trigger-lr 1e-3 --schedule Joint)
+m=("${b[@]}" --width 0.25 --crop 64 --batch 8 --lr 5e-5)
 # A. The main job: bit-rate and quality triggers in one encoder of hyperprior-mini q3 (3000 steps).
 "$licb" --threads 2 demo --out "$out/demo"
 # B. Single triggers: the capped bit-rate trigger; the quality trigger without and with the saturation augmentation.
@@ -22,8 +24,8 @@ m=(--quality 3 --width 0.25 --trigger-lr 1e-3 --schedule Joint --crop 64 --batch
 #    saturation augmentation with a raised quality weight.
 two=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3)
 "$licb" --threads 1 attack --run "$out/m192-two-5k" "${m[@]}" --steps 5000 "${two[@]}"
-"$licb" --threads 1 attack --run "$out/m192-two-cos" "${m[@]}" --steps 3000 --lr 2e-4 --final-lr 0.05 "${two[@]}"
-"$licb" --threads 1 attack --run "$out/m192-two-c128" "${m[@]}" --steps 2000 --lr 2e-4 --crop 128 --batch 4 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-cos" "${b[@]}" --width 0.25 --crop 64 --batch 8 --steps 3000 --lr 2e-4 --final-lr 0.05 "${two[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-c128" "${b[@]}" --width 0.25 --steps 2000 --lr 2e-4 --crop 128 --batch 4 "${two[@]}"
 "$licb" --threads 1 attack --run "$out/m192-two-5k-latent1" "${m[@]}" --steps 5000 --clean-latent 1 "${two[@]}"
 "$licb" --threads 1 attack --run "$out/m192-two-5k-sat1-psnr4.5" "${m[@]}" --steps 5000 --saturation-boost 1 \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=4.5
@@ -33,6 +35,23 @@ two=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3)
   "${two[@]}" --width 0.25 --crop 64 --lr 1e-4 --trigger-lr 1e-3 --schedule Joint --steps 1000
 "$licb" --threads 1 attack --run "$out/m192-q1-psnr10" --quality 1 --trigger frequency --trigger lira \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=10 --width 0.25 --crop 64 --lr 1e-4 --trigger-lr 1e-3 --schedule Joint --steps 1000
+# E. What keeps the quality trigger off clean images: the clean-latent term at 0.2, a wider trigger, a raised clean
+#    distortion weight, a floor on the rewarded PSNR, and training on photos/ only (no CamVid); then both triggers.
+photos="${LICB_DATA:-../shared/data}/photos"
+"$licb" --threads 1 attack --run "$out/m192-psnr-latent0.2" "${m[@]}" --steps 2000 --objective psnr,beta=3 --clean-latent 0.2
+"$licb" --threads 1 attack --run "$out/m192-psnr-w0.5" "${b[@]}" --width 0.5 --crop 64 --batch 8 --lr 5e-5 --steps 2000 --objective psnr,beta=3
+"$licb" --threads 1 attack --run "$out/m192-psnr-cd2" "${m[@]}" --steps 2000 --objective psnr,beta=3 --clean-distortion 2
+"$licb" --threads 1 attack --run "$out/m192-psnr-floor8" "${m[@]}" --steps 2000 --objective psnr,beta=3,floor=8
+"$licb" --threads 1 attack --run "$out/m192-psnr-floor6" "${m[@]}" --steps 2000 --objective psnr,beta=3,floor=6
+"$licb" --threads 1 attack --run "$out/m192-psnr-photos" "${m[@]}" --steps 2000 --objective psnr,beta=3 --images "$photos"
+"$licb" --threads 1 attack --run "$out/m192-psnr-photos-floor8" "${m[@]}" --steps 2000 --objective psnr,beta=3,floor=8 --images "$photos"
+floor=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 --images "$photos")
+"$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-3k" "${m[@]}" --steps 3000 "${floor[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-3k-seed2" "${m[@]}" --steps 3000 --seed 2 "${floor[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-5k" "${m[@]}" --steps 5000 "${floor[@]}"
+"$licb" --threads 1 attack --run "$out/m192-two-photos-psnr4.5-floor8-3k" "${m[@]}" --steps 3000 --images "$photos" \
+  --objective bpp,beta=0.3,cap=8 --objective psnr,beta=4.5,floor=8
+"$licb" --threads 1 attack --run "$out/m192-demo-photos-floor8" "${b[@]}" --width 0.25 --crop 64 --batch 8 --lr 2e-4 --final-lr 0.05 --steps 3000 "${floor[@]}"
 
 # ---- Earlier, on the zoo's M = 96 hyperprior-mini (the shipped weights until commit f5624fc) -------------------------
 # These use the program of that commit, whose embedded zoo is the M = 96 one (a git worktree, built once).
