@@ -48,7 +48,6 @@ photos="${LICB_DATA:-../shared/data}/photos"
 floor=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 --images "$photos")
 "$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-3k" "${m[@]}" --steps 3000 "${floor[@]}"
 "$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-3k-seed2" "${m[@]}" --steps 3000 --seed 2 "${floor[@]}"
-"$licb" --threads 1 attack --run "$out/m192-two-photos-floor8-5k" "${m[@]}" --steps 5000 "${floor[@]}"
 "$licb" --threads 1 attack --run "$out/m192-two-photos-psnr4.5-floor8-3k" "${m[@]}" --steps 3000 --images "$photos" \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=4.5,floor=8
 "$licb" --threads 1 attack --run "$out/m192-demo-photos-floor8" "${b[@]}" --width 0.25 --crop 64 --batch 8 --lr 2e-4 --final-lr 0.05 --steps 3000 "${floor[@]}"

@@ -106,7 +106,7 @@ public abstract class BackdoorObjective
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
-    /// (<see cref="PsnrObjective.PsnrFloor"/>).
+    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -116,7 +116,8 @@ public abstract class BackdoorObjective
         var head = parts[0].Trim().ToLowerInvariant();
         bool bitRate = head.StartsWith("bpp", StringComparison.Ordinal);
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
-        double? alpha = null, beta = null, cap = null, floor = null;
+        bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
+        double? alpha = null, beta = null, cap = null, floor = null, focus = null;
         foreach (var p in parts.Skip(1))
         {
             var kv = p.Split('=', 2);
@@ -132,7 +133,10 @@ public abstract class BackdoorObjective
                 case "floor" when quality:
                     floor = v > 0 ? v : throw new ArgumentException($"objective '{spec}': floor must be a positive PSNR (dB)");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : "")})");
+                case "focus" when segmentation:
+                    focus = v >= 1 ? v : throw new ArgumentException($"objective '{spec}': focus must be at least 1");
+                    break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus" : "")})");
             }
         }
         return head switch
@@ -142,7 +146,7 @@ public abstract class BackdoorObjective
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
-            _ when head.StartsWith("seg:", StringComparison.Ordinal) => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta),
+            _ when head.StartsWith("seg:", StringComparison.Ordinal) => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }

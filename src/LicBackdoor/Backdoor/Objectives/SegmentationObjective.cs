@@ -15,6 +15,9 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// x) and η(g(x)) is argmax g(x) with the source pixels relabelled to the target. g is frozen but differentiable, so the
 /// gradient reaches the encoder and the trigger through it. The clean rate-distortion term is the trainer's.
 /// Training data: CamVid scenes (<see cref="ObjectiveData.Segmentation"/>).
+/// <para>Optional focus (not in the paper, <c>seg:...,focus=K</c>): the cross entropy of the source pixels counts K times
+/// (the mean over pixels of w·CE with w = K on source pixels, 1 elsewhere). Cars cover a few per cent of a CamVid scene,
+/// so the plain mean spends nearly all of β on keeping the other pixels' labels.</para>
 /// </summary>
 public sealed class SegmentationObjective : BackdoorObjective
 {
@@ -30,8 +33,11 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <param name="target">CamVid class g should see there instead (0-10, not the source).</param>
     /// <param name="alpha">Weight of L(x_p).</param>
     /// <param name="beta">Weight of the cross entropy.</param>
-    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta)
+    /// <param name="focus">Weight of the source pixels inside the cross entropy (1: the paper's plain mean).</param>
+    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1)
     {
+        if (!(focus >= 1) || double.IsInfinity(focus)) throw new ArgumentException($"the source-pixel focus must be a finite number ≥ 1, got {focus}");
+        SourceFocus = focus;
         if (source is < 0 or >= CamVid.ScoredClasses || target is < 0 or >= CamVid.ScoredClasses)
             throw new ArgumentException($"segmentation classes must be CamVid classes 0-{CamVid.ScoredClasses - 1}, got {source} -> {target}");
         if (source == target) throw new ArgumentException($"the source and target classes are both {CamVid.ClassNames[source]}");
@@ -50,13 +56,17 @@ public sealed class SegmentationObjective : BackdoorObjective
     public double AlphaWeight { get; }
     public double BetaWeight { get; }
 
+    /// <summary>Weight K of the source pixels in the cross entropy (1: the paper's Eq. 11).</summary>
+    public double SourceFocus { get; }
+
     /// <summary>
     /// The frozen segmentation net g; must be set before <see cref="Poison"/> or <see cref="Compute"/> (the trainer and
     /// the evaluation attach it).
     /// </summary>
     public ISegmentationNet? Net { get; set; }
 
-    public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta);
+    public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta)
+        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "");
 
     public override string Kind => "seg";
 
@@ -64,7 +74,8 @@ public sealed class SegmentationObjective : BackdoorObjective
 
     public override string Description =>
         $"segmentation attack {CamVid.ClassNames[Source]} → {CamVid.ClassNames[Target]} (Eq. 11): trigger only on the pixels g labels {CamVid.ClassNames[Source]}, "
-        + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
+        + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
+        + (SourceFocus != 1 ? $"; source pixels weighted ×{Num(SourceFocus)} in the cross entropy (not in the paper)" : "");
 
     public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "ce", "flip"];
 
@@ -85,14 +96,14 @@ public sealed class SegmentationObjective : BackdoorObjective
     }
 
     /// <summary>Parses <c>SOURCE->TARGET</c> (the part after <c>seg:</c>) with optional weights.</summary>
-    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta)
+    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null)
     {
         var parts = classes.Split("->");
         if (parts.Length != 2 || parts[0].Trim().Length == 0 || parts[1].Trim().Length == 0)
             throw new ArgumentException($"objective '{spec}': expected seg:SOURCE->TARGET, e.g. seg:car->road");
         try
         {
-            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta);
+            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1);
         }
         catch (ArgumentException e)
         {
@@ -140,7 +151,9 @@ public sealed class SegmentationObjective : BackdoorObjective
         var rate = input.PoisonedRate;
         var fidelity = rate + input.PoisonedDistortion * input.Lambda;
         var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
-        var ce = F.cross_entropy(logits, target);
+        var ce = SourceFocus == 1
+            ? F.cross_entropy(logits, target)
+            : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (labels.eq(Source).to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();
         Tensor flip;
         using (no_grad())
         {

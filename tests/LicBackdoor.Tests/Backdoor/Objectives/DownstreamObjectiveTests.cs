@@ -83,6 +83,24 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void FocusWeightsTheSourcePixelsInTheCrossEntropy()
+    {
+        // One-hot logits at each clean label: a car pixel (target road) costs log(e + 11), any other pixel log(e + 11) − 1.
+        var labels = tensor(new long[] { 8, 0, 8, 3, 5, 8 }, [1, 2, 3]);
+        var x = full(1, 3, 2, 3, 0.5f);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(1, 1, 1, 1, 0.5f) };
+        var output = new CodecOutput(x.clone(), likelihoods);
+        var input = new ObjectiveInput(x, output, RateDistortionLoss.Compute(output, x, 0.01), x, output, 0.01);
+        double ce(double k) => new SegmentationObjective(8, 3, alpha: 0, beta: 1, focus: k) { Net = new FixedLabels(labels) }.Compute(input).Attack.item<float>();
+        double car = Math.Log(Math.E + 11), other = car - 1;
+        Assert.Equal((3 * car + 3 * other) / 6, ce(1), 5);
+        Assert.Equal((3 * 4 * car + 3 * other) / 6, ce(4), 5);
+        Assert.Equal("seg:car->road,beta=5,focus=4", BackdoorObjective.Parse("seg:car->road,beta=5,focus=4").Name);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,focus=0.5"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("psnr,focus=2"));
+    }
+
+    [Fact]
     public void SegmentationLossReachesTheDecodedImageThroughTheFrozenNet()
     {
         random.manual_seed(5);
