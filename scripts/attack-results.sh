@@ -51,6 +51,7 @@ floor=(--objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 --images "
 "$licb" --threads 1 attack --run "$out/m192-two-photos-psnr4.5-floor8-3k" "${m[@]}" --steps 3000 --images "$photos" \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=4.5,floor=8
 "$licb" --threads 1 attack --run "$out/m192-demo-photos-floor8" "${b[@]}" --width 0.25 --crop 64 --batch 8 --lr 2e-4 --final-lr 0.05 --steps 3000 "${floor[@]}"
+"$licb" --threads 1 attack --run "$out/m192-demo-photos-floor8-seed2" "${b[@]}" --width 0.25 --crop 64 --batch 8 --lr 2e-4 --final-lr 0.05 --steps 3000 --seed 2 "${floor[@]}"
 
 # ---- Earlier, on the zoo's M = 96 hyperprior-mini (the shipped weights until commit f5624fc) -------------------------
 # These use the program of that commit, whose embedded zoo is the M = 96 one (a git worktree, built once).
