@@ -473,8 +473,9 @@ public sealed class BackdoorTrainer : IDisposable
             else using (no_grad()) poisoned[i] = objectives[i].Poison(triggers[i], xs[i]);
         }
         var cleanOut = model.forward(x);
-        var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda);
-        var loss = options.CleanDistortionWeight == 1 ? cleanRd.Loss : cleanRd.Bpp + cleanRd.Mse * (options.CleanDistortionWeight * lambda * 255 * 255);
+        // The victim's own term R(x) + w·λ·D(x); the objectives read only its rate and MSE, so they keep the victim's λ.
+        var cleanRd = RateDistortionLoss.Compute(cleanOut, x, lambda * options.CleanDistortionWeight);
+        var loss = cleanRd.Loss;
         double latentMse = double.NaN;
         if (vanillaModel is not null)
         {

@@ -12,7 +12,7 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// </summary>
 /// <param name="Clean">x, [N,3,H,W] in [0,1].</param>
 /// <param name="CleanOutput">f(x) in training mode (noisy quantisation likelihoods).</param>
-/// <param name="CleanRd">R(x), 255²·MSE(x, f(x)) and L(x) = R(x) + λ·D(x).</param>
+/// <param name="CleanRd">R(x), 255²·MSE(x, f(x)) and L(x) = R(x) + λ·D(x) (the trainer's L(x) carries its clean-distortion weight w·λ; objectives read only R and D).</param>
 /// <param name="Poisoned">x_p (from <see cref="BackdoorObjective.Poison"/>).</param>
 /// <param name="PoisonedOutput">f(x_p).</param>
 /// <param name="Lambda">λ of the victim's quality.</param>
@@ -40,7 +40,20 @@ public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTer
     /// the clean x. Without the clamp the PSNR of the raw synthesis output is unbounded below and a quality attack drives
     /// it to −∞ instead of destroying the image the user sees.
     /// </summary>
-    public Tensor PoisonedPsnr => nn.functional.mse_loss(PoisonedOutput.XHat.clamp(0, 1), Clean).clamp_min(1e-10).log10() * -10.0;
+    public Tensor PoisonedPsnr => PsnrOfMse(nn.functional.mse_loss(PoisonedOutput.XHat.clamp(0, 1), Clean));
+
+    /// <summary>The same PSNR of each poisoned reconstruction on its own, shape <c>[N]</c>.</summary>
+    public Tensor PoisonedPsnrPerImage
+    {
+        get
+        {
+            var diff = PoisonedOutput.XHat.clamp(0, 1) - Clean;
+            return PsnrOfMse((diff * diff).mean([1, 2, 3]));
+        }
+    }
+
+    /// <summary>PSNR in dB (data range 1) of an MSE tensor, the MSE floored at 1e-10 so identical images stay finite.</summary>
+    private static Tensor PsnrOfMse(Tensor mse) => mse.clamp_min(1e-10).log10() * -10.0;
 
     /// <summary>Bits per pixel of an output: Σ −log₂ likelihoods / (N·H·W).</summary>
     public static Tensor Rate(CodecOutput output, Tensor input) => RateDistortionLoss.Compute(output, input, 0).Bpp;
@@ -146,7 +159,7 @@ public abstract class BackdoorObjective
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
-            _ when head.StartsWith("seg:", StringComparison.Ordinal) => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus),
+            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }

@@ -44,15 +44,8 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
         var rate = input.PoisonedRate;
         var psnr = input.PoisonedPsnr;
         var rateTerm = IsDynamic ? (rate - input.CleanRate).clamp_min(0) : rate * AlphaWeight;
-        var rewarded = PsnrFloor is double floor ? PerImagePsnr(input).clamp_min(floor).mean() : psnr;
+        var rewarded = PsnrFloor is double floor ? input.PoisonedPsnrPerImage.clamp_min(floor).mean() : psnr;
         var attack = rateTerm + rewarded * (BetaWeight * input.Lambda);
         return new ObjectiveTerms(attack, [("bpp_p", rate), ("psnr_p", psnr)]);
-    }
-
-    /// <summary>PSNR (dB) of each poisoned reconstruction against its clean image, shape [N].</summary>
-    private static Tensor PerImagePsnr(ObjectiveInput input)
-    {
-        var diff = input.PoisonedOutput.XHat.clamp(0, 1) - input.Clean;
-        return (diff * diff).mean([1, 2, 3]).clamp_min(1e-10).log10() * -10.0;
     }
 }

@@ -151,13 +151,13 @@ public sealed class SegmentationObjective : BackdoorObjective
         var rate = input.PoisonedRate;
         var fidelity = rate + input.PoisonedDistortion * input.Lambda;
         var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
+        var source = labels.eq(Source);
         var ce = SourceFocus == 1
             ? F.cross_entropy(logits, target)
-            : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (labels.eq(Source).to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();
+            : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (source.to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();
         Tensor flip;
         using (no_grad())
         {
-            var source = labels.eq(Source);
             var hits = logits.argmax(1).eq(Target).logical_and(source).sum().to_type(ScalarType.Float32);
             flip = hits / source.sum().to_type(ScalarType.Float32).clamp_min(1);
         }
