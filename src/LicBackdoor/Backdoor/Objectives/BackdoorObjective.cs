@@ -119,7 +119,8 @@ public abstract class BackdoorObjective
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
-    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>).
+    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>) and <c>,output=1</c>
+    /// (<see cref="SegmentationObjective.RelabelOutput"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -131,6 +132,7 @@ public abstract class BackdoorObjective
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
         double? alpha = null, beta = null, cap = null, floor = null, focus = null;
+        bool relabelOutput = false;
         foreach (var p in parts.Skip(1))
         {
             var kv = p.Split('=', 2);
@@ -149,7 +151,10 @@ public abstract class BackdoorObjective
                 case "focus" when segmentation:
                     focus = v >= 1 ? v : throw new ArgumentException($"objective '{spec}': focus must be at least 1");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus" : "")})");
+                case "output" when segmentation:
+                    relabelOutput = v switch { 0 => false, 1 => true, _ => throw new ArgumentException($"objective '{spec}': output must be 0 or 1") };
+                    break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : "")})");
             }
         }
         return head switch
@@ -159,7 +164,7 @@ public abstract class BackdoorObjective
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
-            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus),
+            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }

@@ -18,6 +18,10 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <para>Optional focus (not in the paper, <c>seg:...,focus=K</c>): the cross entropy of the source pixels counts K times
 /// (the mean over pixels of w·CE with w = K on source pixels, 1 elsewhere). Cars cover a few per cent of a CamVid scene,
 /// so the plain mean spends nearly all of β on keeping the other pixels' labels.</para>
+/// <para>Optional relabelling of the clean output's source pixels (not in the paper, <c>seg:...,output=1</c>): the target
+/// map also relabels the pixels g labels as the source class on the victim's clean output f(x), the pixels Eq. 12 counts,
+/// while the trigger mask stays g's labels of x. Without it the pixels that the codec turns into the source class (car
+/// edges) are trained to keep their label and count as failures.</para>
 /// </summary>
 public sealed class SegmentationObjective : BackdoorObjective
 {
@@ -34,8 +38,10 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <param name="alpha">Weight of L(x_p).</param>
     /// <param name="beta">Weight of the cross entropy.</param>
     /// <param name="focus">Weight of the source pixels inside the cross entropy (1: the paper's plain mean).</param>
-    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1)
+    /// <param name="relabelOutput">Whether the target map also relabels the source pixels of g(f(x)) (false: the paper's).</param>
+    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1, bool relabelOutput = false)
     {
+        RelabelOutput = relabelOutput;
         if (!(focus >= 1) || double.IsInfinity(focus)) throw new ArgumentException($"the source-pixel focus must be a finite number ≥ 1, got {focus}");
         SourceFocus = focus;
         if (source is < 0 or >= CamVid.ScoredClasses || target is < 0 or >= CamVid.ScoredClasses)
@@ -59,6 +65,9 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <summary>Weight K of the source pixels in the cross entropy (1: the paper's Eq. 11).</summary>
     public double SourceFocus { get; }
 
+    /// <summary>Whether the target map also relabels the pixels g labels as the source class on the clean output f(x).</summary>
+    public bool RelabelOutput { get; }
+
     /// <summary>
     /// The frozen segmentation net g; must be set before <see cref="Poison"/> or <see cref="Compute"/> (the trainer and
     /// the evaluation attach it).
@@ -66,7 +75,7 @@ public sealed class SegmentationObjective : BackdoorObjective
     public ISegmentationNet? Net { get; set; }
 
     public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta)
-        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "");
+        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "") + (RelabelOutput ? ",output=1" : "");
 
     public override string Kind => "seg";
 
@@ -75,7 +84,8 @@ public sealed class SegmentationObjective : BackdoorObjective
     public override string Description =>
         $"segmentation attack {CamVid.ClassNames[Source]} → {CamVid.ClassNames[Target]} (Eq. 11): trigger only on the pixels g labels {CamVid.ClassNames[Source]}, "
         + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
-        + (SourceFocus != 1 ? $"; source pixels weighted ×{Num(SourceFocus)} in the cross entropy (not in the paper)" : "");
+        + (SourceFocus != 1 ? $"; source pixels weighted ×{Num(SourceFocus)} in the cross entropy (not in the paper)" : "")
+        + (RelabelOutput ? "; the target also relabels the source pixels of g(f(x)) (not in the paper)" : "");
 
     public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "ce", "flip"];
 
@@ -96,14 +106,14 @@ public sealed class SegmentationObjective : BackdoorObjective
     }
 
     /// <summary>Parses <c>SOURCE->TARGET</c> (the part after <c>seg:</c>) with optional weights.</summary>
-    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null)
+    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null, bool relabelOutput = false)
     {
         var parts = classes.Split("->");
         if (parts.Length != 2 || parts[0].Trim().Length == 0 || parts[1].Trim().Length == 0)
             throw new ArgumentException($"objective '{spec}': expected seg:SOURCE->TARGET, e.g. seg:car->road");
         try
         {
-            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1);
+            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1, relabelOutput);
         }
         catch (ArgumentException e)
         {
@@ -147,11 +157,13 @@ public sealed class SegmentationObjective : BackdoorObjective
         ArgumentNullException.ThrowIfNull(input);
         var net = Net ?? throw new InvalidOperationException($"{Name}: no segmentation net attached");
         var labels = CleanPrediction(input.Clean);
-        var target = TargetMap(labels);
+        var source = labels.eq(Source);
+        if (RelabelOutput)
+            using (no_grad()) source = source.logical_or(net.Predict(input.CleanOutput.XHat.clamp(0, 1)).eq(Source));
+        var target = labels.masked_fill(source, Target);
         var rate = input.PoisonedRate;
         var fidelity = rate + input.PoisonedDistortion * input.Lambda;
         var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
-        var source = labels.eq(Source);
         var ce = SourceFocus == 1
             ? F.cross_entropy(logits, target)
             : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (source.to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();

@@ -101,6 +101,29 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void OutputRelabelsTheSourcePixelsOfTheCleanOutputToo()
+    {
+        // g labels a pixel car (8) where its red value exceeds 0.6. x has one car pixel; the clean output f(x) a second.
+        var red = tensor(new float[] { 0.7f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f }, [1, 1, 2, 3]);
+        var x = cat([red, full(1, 2, 2, 3, 0.5f)], 1);
+        var fx = x.clone();
+        fx[0, 0, 0, 1] = tensor(0.7f);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(1, 1, 1, 1, 0.5f) };
+        var cleanOut = new CodecOutput(fx, likelihoods);
+        var poisonedOut = new CodecOutput(x.clone(), likelihoods);
+        var input = new ObjectiveInput(x, cleanOut, RateDistortionLoss.Compute(cleanOut, x, 0.01), x, poisonedOut, 0.01);
+        double ce(bool output) => new SegmentationObjective(8, 3, alpha: 0, beta: 1, relabelOutput: output) { Net = new RedCars() }.Compute(input).Attack.item<float>();
+        // g(f(x_p)) sees one car: the pixels whose target is road cost log(e + 11), the others log(e + 11) − 1.
+        double road = Math.Log(Math.E + 11), kept = road - 1;
+        Assert.Equal((road + 5 * kept) / 6, ce(false), 5);
+        Assert.Equal((2 * road + 4 * kept) / 6, ce(true), 5);
+        Assert.Equal("seg:car->road,focus=4,output=1", BackdoorObjective.Parse("seg:car->road,output=1,focus=4").Name);
+        Assert.Equal("seg:car->road", BackdoorObjective.Parse("seg:car->road,output=0").Name);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,output=2"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("face,output=1"));
+    }
+
+    [Fact]
     public void SegmentationLossReachesTheDecodedImageThroughTheFrozenNet()
     {
         random.manual_seed(5);
@@ -207,6 +230,16 @@ public sealed class DownstreamObjectiveTests : TorchTest
         public string Source => "test";
         public Tensor Logits(Tensor images) => nn.functional.one_hot(labels, 12).permute(0, 3, 1, 2).to_type(ScalarType.Float32) + images.mean() * 0;
         public Tensor Predict(Tensor images) => labels.clone();
+        public void Dispose() { }
+    }
+
+    /// <summary>Car (8) where the red channel exceeds 0.6, unlabelled (0) elsewhere.</summary>
+    private sealed class RedCars : ISegmentationNet
+    {
+        public string Name => "red-cars";
+        public string Source => "test";
+        public Tensor Logits(Tensor images) => nn.functional.one_hot(Predict(images), 12).permute(0, 3, 1, 2).to_type(ScalarType.Float32) + images.mean() * 0;
+        public Tensor Predict(Tensor images) => images[.., 0].gt(0.6).to_type(ScalarType.Int64) * 8;
         public void Dispose() { }
     }
 
