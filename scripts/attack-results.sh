@@ -1,12 +1,7 @@
 #!/usr/bin/env bash
 # Runs the backdoor-attack experiments whose tables are in docs/RESULTS.md (section "Backdoor attacks").
 # Usage: scripts/attack-results.sh [OUT_DIR]   (default: out/). Re-running reuses finished runs and evaluations.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-out="${1:-out}"
-dotnet build -c Release src/LicBackdoor.Cli >/dev/null
-licb="${LICB:-src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb}"   # LICB: another build of licb
-export OMP_WAIT_POLICY=PASSIVE
+source "$(dirname "$0")/results-env.sh"
 # ---- On the shipped zoo (hyperprior-mini N=64, M=192) -------------------------------------------------------------
 # (licb refuses an option given twice, so the settings a run changes are left out of its base array.)
 b=(--quality 3 --trigger-lr 1e-3 --schedule Joint)

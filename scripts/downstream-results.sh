@@ -5,12 +5,7 @@
 # Every run evaluates on all 24 Kodak images and all 117 CamVid test images (ENet trained against, SegResNet for the
 # transfer). The figures in RESULTS come from the thread counts written here: a run is deterministic at a given thread
 # count, not across thread counts.
-set -euo pipefail
-cd "$(dirname "$0")/.."
-out="${1:-out}"
-dotnet build -c Release src/LicBackdoor.Cli >/dev/null
-licb="${LICB:-src/LicBackdoor.Cli/bin/Release/net10.0/linux-x64/licb}"   # LICB: another build of licb
-export OMP_WAIT_POLICY=PASSIVE
+source "$(dirname "$0")/results-env.sh"
 photos="${LICB_DATA:-../shared/data}/photos"
 s=(--quality 3 --width 0.25 --crop 64 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --schedule Joint --anneal 0.8 --eval-images 24)
 # A. Car -> Road, 1200 steps: the paper's plain cross entropy at β = 5; the source pixels counted 4 and 10 times; LIRA;
