@@ -17,8 +17,10 @@ s=(--quality 3 --width 0.25 --crop 64 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --sch
 "$licb" --threads 2 attack --run "$out/seg-m192-b5-focus4-photos" "${s[@]}" --batch 4 --final-lr 0.1 --steps 1200 --images "$photos" --objective 'seg:car->road,beta=5,focus=4'
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-output" "${s[@]}" --batch 4 --final-lr 0.1 --steps 1200 --objective 'seg:car->road,beta=5,focus=4,output=1'
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-size512" "${s[@]}" --batch 2 --final-lr 0.1 --steps 1200 --seg-size 512x384 --objective 'seg:car->road,beta=5,focus=4'
-# B. Car -> Road, 2400 steps, frequency trigger and LIRA in one command (one report).
+# B. Car -> Road, 2400 steps, frequency trigger and LIRA in one command (one report); the frequency trigger with seed 2.
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-2400" "${s[@]}" --batch 4 --final-lr 0.1 --steps 2400 --trigger frequency --trigger lira \
+  --objective 'seg:car->road,beta=5,focus=4'
+"$licb" --threads 2 attack --run "$out/seg-m192-f4-2400-seed2" "${s[@]}" --batch 4 --final-lr 0.1 --steps 2400 --seed 2 \
   --objective 'seg:car->road,beta=5,focus=4'
 # C. Four triggers in one encoder (Table 3): the demo's bit-rate and quality objectives, Car -> Road, Tree -> Building.
 "$licb" --threads 2 attack --run "$out/four-m192" "${s[@]}" --batch 4 --final-lr 0.05 --epsilon-start 0.05 --steps 2400 --images "$photos" \
