@@ -22,7 +22,9 @@ s=(--quality 3 --width 0.25 --crop 64 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --sch
   --objective 'seg:car->road,beta=5,focus=4'
 "$licb" --threads 2 attack --run "$out/seg-m192-f4-2400-seed2" "${s[@]}" --batch 4 --final-lr 0.1 --steps 2400 --seed 2 \
   --objective 'seg:car->road,beta=5,focus=4'
-# C. Four triggers in one encoder (Table 3): the demo's bit-rate and quality objectives, Car -> Road, Tree -> Building.
+# C. Tree -> Building alone; four triggers in one encoder (Table 3): the demo's bit-rate and quality objectives, Car -> Road,
+#    Tree -> Building.
+"$licb" --threads 2 attack --run "$out/tree-m192-f4" "${s[@]}" --batch 4 --final-lr 0.1 --steps 1200 --objective 'seg:tree->building,beta=5,focus=4'
 "$licb" --threads 2 attack --run "$out/four-m192" "${s[@]}" --batch 4 --final-lr 0.05 --epsilon-start 0.05 --steps 2400 --images "$photos" \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 \
   --objective 'seg:car->road,beta=5,focus=4' --objective 'seg:tree->building,beta=5,focus=4'
