@@ -138,8 +138,11 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <summary>The trigger mask M <c>[N, 1, H, W]</c> (float, 1 on source pixels) of a label map <c>[N, H, W]</c>.</summary>
     public Tensor SourceMask(Tensor labels) => labels.eq(Source).unsqueeze(1).to_type(ScalarType.Float32);
 
-    /// <summary>The target map η <c>[N, H, W]</c>: <paramref name="labels"/> with the source class relabelled to the target.</summary>
-    public Tensor TargetMap(Tensor labels) => labels.masked_fill(labels.eq(Source), Target);
+    /// <summary>
+    /// The target map η <c>[N, H, W]</c>: <paramref name="labels"/> with the pixels of <paramref name="source"/> (default: the
+    /// pixels labelled with the source class) relabelled to the target.
+    /// </summary>
+    public Tensor TargetMap(Tensor labels, Tensor? source = null) => labels.masked_fill(source ?? labels.eq(Source), Target);
 
     /// <summary>x_p = (1 − M)⊙x + M⊙T(x), written x + M⊙(T(x) − x); differentiable in T(x).</summary>
     public static Tensor Compose(Tensor clean, Tensor triggered, Tensor mask) => clean + mask * (triggered - clean);
@@ -160,7 +163,7 @@ public sealed class SegmentationObjective : BackdoorObjective
         var source = labels.eq(Source);
         if (RelabelOutput)
             using (no_grad()) source = source.logical_or(net.Predict(input.CleanOutput.XHat.clamp(0, 1)).eq(Source));
-        var target = labels.masked_fill(source, Target);
+        var target = TargetMap(labels, source);
         var rate = input.PoisonedRate;
         var fidelity = rate + input.PoisonedDistortion * input.Lambda;
         var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
