@@ -38,6 +38,7 @@ internal static class AttackCommand
         public Option<double> Lr { get; } = new("--lr") { Description = "encoder learning rate", DefaultValueFactory = _ => 1e-4 };
         public Option<double> FinalLr { get; } = new("--final-lr") { Description = "the encoder lr follows a cosine down to this fraction of --lr at the last step (1: constant)", DefaultValueFactory = _ => 1.0 };
         public Option<double> CleanLatent { get; } = new("--clean-latent") { Description = "weight of the clean-latent consistency term w·MSE(g_a(x), vanilla g_a(x)) (0: off, the paper's loss)", DefaultValueFactory = _ => 0.0 };
+        public Option<double> DownstreamClean { get; } = new("--downstream-clean") { Description = "weight of a clean rate-distortion term on the downstream objectives' own batches (face crops, CamVid scenes; 0: they are references only, the clean term stays on the main data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> CleanDistortion { get; } = new("--clean-distortion") { Description = "weight w of the clean distortion in the victim's own term R(x) + w·λ·D(x) (1: the paper's loss; > 1 trades clean bit-rate for clean PSNR)", DefaultValueFactory = _ => 1.0 };
         public Option<double> SaturationBoost { get; } = new("--saturation-boost") { Description = "raise the saturation of half the training crops by a factor from [1, 1+B] (0: off, the paper's data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
@@ -63,15 +64,16 @@ internal static class AttackCommand
         public Option<string?> FaceData { get; } = new("--face-data") { Description = "faces folder with identities.csv and pairs.csv (default: <data>/faces)" };
         public Option<int> FaceHoldout { get; } = new("--face-holdout") { Description = "identities held out of the face objective's training (the last K of identities.csv); the evaluation pairs use them", DefaultValueFactory = _ => FaceSplit.DefaultHeldOut };
         public Option<int> FaceSize { get; } = new("--face-size") { Description = "side the face crops are resized to for training (multiple of 64)", DefaultValueFactory = _ => 128 };
+        public Option<double> FaceZoom { get; } = new("--face-zoom") { Description = "zoom augmentation of the face crops: each training face is a random window covering this fraction or more of each side (1: whole crops)", DefaultValueFactory = _ => 1.0 };
         public Option<int?> SegEvalImages { get; } = new("--seg-eval-images") { Description = "evaluate the seg: objectives on the first N CamVid test images (default: all 117)" };
         public Option<string?> TransferSegWeights { get; } = new("--transfer-seg-weights") { Description = "a second segmentation net for the transfer ASR (default: the shipped models/segresnet-camvid.safetensors; skipped with a note when this build has no loader for it)" };
         public Option<int> LogEvery { get; } = new("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 50 };
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, CleanLatent, CleanDistortion, SaturationBoost, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
-                                             SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, SegEvalImages, TransferSegWeights })
+                                             SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
         }
 
@@ -114,12 +116,12 @@ internal static class AttackCommand
                     Trigger = new TriggerSpec(kind, p.GetValue(Width), p.GetValue(K), p.GetValue(Nf), !p.GetValue(NoTopK), !p.GetValue(NoPatchWeight), p.GetValue(Set)),
                     DataFolders = folders.Select(Path.GetFullPath).ToArray(),
                     Steps = p.GetValue(Steps), Batch = p.GetValue(Batch), Crop = p.GetValue(Crop),
-                    LearningRate = p.GetValue(Lr), FinalLrFraction = p.GetValue(FinalLr), CleanLatentWeight = p.GetValue(CleanLatent), CleanDistortionWeight = p.GetValue(CleanDistortion), SaturationBoost = p.GetValue(SaturationBoost), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
+                    LearningRate = p.GetValue(Lr), FinalLrFraction = p.GetValue(FinalLr), CleanLatentWeight = p.GetValue(CleanLatent), CleanDistortionWeight = p.GetValue(CleanDistortion), DownstreamCleanWeight = p.GetValue(DownstreamClean), SaturationBoost = p.GetValue(SaturationBoost), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
                     Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
                     EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal), FixedTriggerEnergy = !p.GetValue(SoftBudget),
                     SegWeights = segWeights, SegData = segData, SegProcessingSize = p.GetValue(SegNetSize), SegWidth = segWidth, SegHeight = segHeight,
-                    FaceWeights = faceWeights, FaceData = faceData, FaceHeldOut = p.GetValue(FaceHoldout), FaceSize = p.GetValue(FaceSize),
+                    FaceWeights = faceWeights, FaceData = faceData, FaceHeldOut = p.GetValue(FaceHoldout), FaceSize = p.GetValue(FaceSize), FaceZoom = p.GetValue(FaceZoom),
                 };
                 options.Validate();
                 plan.Add(($"{kind}-q{quality}", options));

@@ -149,6 +149,14 @@ public sealed record AttackOptions
     /// </summary>
     public double CleanDistortionWeight { get; init; } = 1;
 
+    /// <summary>
+    /// Weight of a clean rate-distortion term on the downstream objectives' own batches (face crops, CamVid scenes):
+    /// <c>w·(R(x_d) + λ·D(x_d))</c> added to the encoder's loss. 0 (the default): those clean outputs are references
+    /// only and the clean term stays on the main data. Not in the paper's equations as we read them; without it the
+    /// encoder is free to change every face it sees, triggered or not, which is what a face objective with a large β does.
+    /// </summary>
+    public double DownstreamCleanWeight { get; init; }
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -182,6 +190,12 @@ public sealed record AttackOptions
     /// <summary>Side the face crops are resized to for training (multiple of 64).</summary>
     public int FaceSize { get; init; } = 128;
 
+    /// <summary>
+    /// Zoom augmentation of the face crops: each training face is a random window covering a fraction in
+    /// [FaceZoom, 1] of each side of the crop, resized to <see cref="FaceSize"/> (1: whole crops, the default).
+    /// </summary>
+    public double FaceZoom { get; init; } = 1;
+
     /// <summary>The segmentation net's weights file (<see cref="SegWeights"/> or the default).</summary>
     public string ResolvedSegWeights(string? dataRoot = null) => SegWeights ?? SegmentationNets.DefaultWeights(dataRoot);
 
@@ -209,6 +223,7 @@ public sealed record AttackOptions
         if (!(CleanLatentWeight >= 0) || double.IsInfinity(CleanLatentWeight)) throw new ArgumentException("the clean-latent weight must be ≥ 0");
         if (!(SaturationBoost >= 0) || double.IsInfinity(SaturationBoost)) throw new ArgumentException("the saturation boost must be ≥ 0");
         if (!(CleanDistortionWeight > 0) || double.IsInfinity(CleanDistortionWeight)) throw new ArgumentException("the clean distortion weight must be positive and finite");
+        if (!(DownstreamCleanWeight >= 0) || double.IsInfinity(DownstreamCleanWeight)) throw new ArgumentException("the downstream clean weight must be ≥ 0 and finite");
         if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
@@ -219,6 +234,7 @@ public sealed record AttackOptions
         if (SegProcessingSize < 8 || SegProcessingSize % 8 != 0) throw new ArgumentException($"the segmentation net's processing size must be a positive multiple of 8, got {SegProcessingSize}");
         if (FaceSize < 64 || FaceSize % 64 != 0) throw new ArgumentException($"the face training size must be a multiple of 64, got {FaceSize}");
         if (FaceHeldOut < 1) throw new ArgumentException("at least one face identity must be held out");
+        if (!(FaceZoom > 0 && FaceZoom <= 1)) throw new ArgumentException($"the face zoom must lie in (0, 1], got {FaceZoom}");
     }
 
     /// <summary>λ used by the attack.</summary>
@@ -324,7 +340,10 @@ public sealed class BackdoorTrainer : IDisposable
                 foreach (var o in objectives.OfType<FaceObjective>()) o.Net = faceNet;
             }
             foreach (var kind in objectives.Select(o => o.Data).Where(k => k != ObjectiveData.Main).Distinct())
+            {
                 extraData[kind] = (OpenData(kind, options), new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 1000 + (ulong)kind));
+                if (options.DownstreamCleanWeight > 0) columns.AddRange(DownstreamCleanTerms(kind));
+            }
         }
         catch
         {
@@ -333,11 +352,18 @@ public sealed class BackdoorTrainer : IDisposable
         }
     }
 
+    /// <summary>The logged bpp and PSNR of a downstream batch's clean term (e.g. <c>face_clean_bpp</c>).</summary>
+    private static string[] DownstreamCleanTerms(ObjectiveData kind)
+    {
+        string prefix = kind.ToString().ToLowerInvariant();
+        return [$"{prefix}_clean_bpp", $"{prefix}_clean_psnr"];
+    }
+
     /// <summary>The poisoned-data stream of a downstream objective kind.</summary>
     internal static ResizedImages OpenData(ObjectiveData kind, AttackOptions options) => kind switch
     {
         ObjectiveData.Segmentation => new ResizedImages(Evaluation.CodecEvaluation.ImageFiles(options.ResolvedSegData()), options.SegWidth, options.SegHeight),
-        ObjectiveData.Face => new ResizedImages(FaceSplit.ByIdentityOrder(options.ResolvedFaceData(), options.FaceHeldOut).TrainPaths, options.FaceSize, options.FaceSize),
+        ObjectiveData.Face => new ResizedImages(FaceSplit.ByIdentityOrder(options.ResolvedFaceData(), options.FaceHeldOut).TrainPaths, options.FaceSize, options.FaceSize, options.FaceZoom),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "the main data is not a downstream stream"),
     };
 
@@ -485,14 +511,25 @@ public sealed class BackdoorTrainer : IDisposable
             latentMse = consistency.item<float>();
             loss = loss + consistency * options.CleanLatentWeight;
         }
-        // The clean outputs of the downstream batches are references only (g(f(x)) of Eq. 13, D(x) of a dynamic loss):
-        // the clean rate-distortion term stays on the main data.
+        // The clean outputs of the downstream batches are references for the objectives (g(f(x)) of Eq. 13, D(x) of a
+        // dynamic loss), detached; with a downstream clean weight they also carry their own rate-distortion term.
         var cleans = new Dictionary<ObjectiveData, (CodecOutput Output, RdTerms Rd)> { [ObjectiveData.Main] = (cleanOut, cleanRd) };
         foreach (var kind in extraData.Keys)
         {
-            using var noGrad = no_grad();
+            bool train = options.DownstreamCleanWeight > 0;
+            using var gradMode = enable_grad(train);
             var o = model.forward(batches[kind]);
-            cleans[kind] = (o, RateDistortionLoss.Compute(o, batches[kind], lambda));
+            var rd = RateDistortionLoss.Compute(o, batches[kind], lambda);
+            if (train)
+            {
+                loss = loss + rd.Loss * options.DownstreamCleanWeight;
+                var names = DownstreamCleanTerms(kind);
+                terms.Add((names[0], rd.Bpp.item<float>()));
+                terms.Add((names[1], Metrics.PsnrFromMse(rd.Mse.item<float>())));
+                o = new CodecOutput(o.XHat.detach(), o.Likelihoods.ToDictionary(l => l.Key, l => l.Value.detach()));
+                rd = new RdTerms(rd.Loss.detach(), rd.Bpp.detach(), rd.Mse.detach());
+            }
+            cleans[kind] = (o, rd);
         }
         var attacks = new Tensor[objectives.Count];
         var logged = new ObjectiveTerms[objectives.Count];

@@ -110,6 +110,32 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
     }
 
     [Fact]
+    public void DownstreamCleanWeightAddsTheFaceBatchsOwnRateDistortionTerm()
+    {
+        // Step 1 sees the same batches, encoder and trigger at either weight, so the losses differ by exactly
+        // w·(R + λ·255²·MSE) of the clean face batch, which the run logs with the weight on.
+        AttackStep First(double w)
+        {
+            var runDir = Path.Combine(data.Root, $"downstream-clean-{w}");
+            var steps = new List<AttackStep>();
+            using (var t = BackdoorTrainer.Start(data.Options(["face"], steps: 1) with { DownstreamCleanWeight = w }, runDir)) Assert.True(t.Run(steps.Add));
+            return Assert.Single(steps);
+        }
+        var off = First(0);
+        var on = First(2.5);
+        Assert.DoesNotContain(off.Terms, t => t.Name.StartsWith("face_clean", StringComparison.Ordinal));
+        double lambda = data.Options(["face"]).EffectiveLambda;
+        double cleanFace = on["face_clean_bpp"] + lambda * 255 * 255 * Math.Pow(10, -on["face_clean_psnr"] / 10);
+        Assert.True(cleanFace > 0.01, $"the face batch's clean term is too small to test: {cleanFace}");
+        Assert.Equal(off["face.cos"], on["face.cos"], 6);
+        Assert.Equal(2.5 * cleanFace, on.Loss - off.Loss, 2.5 * cleanFace * 1e-4);
+        Assert.Contains("face_clean_psnr", File.ReadLines(Path.Combine(data.Root, "downstream-clean-2.5", BackdoorTrainer.LogFile)).First());
+        Assert.Throws<ArgumentException>(() => (data.Options(["face"]) with { DownstreamCleanWeight = -1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (data.Options(["face"]) with { DownstreamCleanWeight = double.PositiveInfinity }).Validate());
+        Assert.Throws<ArgumentException>(() => (data.Options(["face"]) with { FaceZoom = 0 }).Validate());
+    }
+
+    [Fact]
     public void ObjectivesDrawFromTheirOwnSources()
     {
         // The face stream holds only training identities, the segmentation stream the CamVid scenes, both resized.

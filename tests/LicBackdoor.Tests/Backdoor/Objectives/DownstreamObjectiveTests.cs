@@ -223,6 +223,32 @@ public sealed class DownstreamObjectiveTests : TorchTest
         Assert.Throws<ArgumentException>(() => new ResizedImages([], 64, 64));
     }
 
+    [Fact]
+    public void ResizedImagesZoomServesSeededWindowsOfEveryScaleInRange()
+    {
+        // A horizontal ramp 0..252 over 64 columns: a window's brightness span tells which share of the width it covers.
+        var folder = Path.Combine(dir, "ramp");
+        Directory.CreateDirectory(folder);
+        var ramp = arange(64, dtype: ScalarType.Float32).mul(4f / 255).expand(1, 3, 64, 64).contiguous();
+        ImageFile.SavePng(ramp, Path.Combine(folder, "ramp.png"));
+        using var data = new ResizedImages([Path.Combine(folder, "ramp.png")], 32, 32, minZoom: 0.5);
+        Assert.Equal(0.5, data.MinZoom);
+        var a = data.NextBatch(64, new SplitMix64(3));
+        Assert.True(a.equal(data.NextBatch(64, new SplitMix64(3))).all().item<bool>());
+        Assert.Equal(new long[] { 64, 3, 32, 32 }, a.shape);
+        var span = (a.amax([1, 2, 3]) - a.amin([1, 2, 3])).data<float>().ToArray();
+        float full = 252f / 255;
+        Assert.All(span, v => Assert.InRange(v, 0.45f * full, full + 1e-6f));   // at least half the width, never more than all
+        Assert.Contains(span, v => v < 0.75f * full);                            // some windows are zoomed in
+        Assert.Contains(span, v => v > 0.9f * full);                             // some cover nearly everything
+        // Whole images (the default) stay whole: the span of every served image is the full ramp's, less the area averaging.
+        using var whole = new ResizedImages([Path.Combine(folder, "ramp.png")], 32, 32);
+        var w = whole.NextBatch(8, new SplitMix64(3));
+        Assert.All((w.amax([1, 2, 3]) - w.amin([1, 2, 3])).data<float>().ToArray(), v => Assert.InRange(v, 0.95f * full, full + 1e-6f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResizedImages([Path.Combine(folder, "ramp.png")], 32, 32, minZoom: 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new ResizedImages([Path.Combine(folder, "ramp.png")], 32, 32, minZoom: 1.5));
+    }
+
     /// <summary>A "segmentation net" that labels every batch with fixed classes.</summary>
     private sealed class FixedLabels(Tensor labels) : ISegmentationNet
     {
