@@ -402,7 +402,7 @@ public sealed class BackdoorTrainer : IDisposable
         var record = new AttackRecord(options, t.codec.Source, t.codec.Fingerprint.ToString("x16"), Trainer.GitCommit(),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
-        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), string.Join(",", t.columns) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(runDir, LogFile), RunLog.Header(t.columns) + "\n");
         return t;
     }
 
@@ -424,7 +424,7 @@ public sealed class BackdoorTrainer : IDisposable
         var ckpt = Path.Combine(runDir, CheckpointFile);
         if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
         if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
-        RunLog.KeepUpTo(Path.Combine(runDir, LogFile), string.Join(",", t.columns), t.Step);
+        RunLog.KeepUpTo(Path.Combine(runDir, LogFile), RunLog.Header(t.columns), t.Step);
         return t;
     }
 

@@ -6,6 +6,13 @@ namespace LicBackdoor.Codec.Training;
 internal static class RunLog
 {
     /// <summary>
+    /// The header line of <paramref name="columns"/>: a name holding a comma or a quote (objective names such as
+    /// <c>face,beta=20.cos</c>) is quoted as RFC 4180 says, so that the header splits into as many fields as a row.
+    /// </summary>
+    public static string Header(IEnumerable<string> columns) =>
+        string.Join(",", columns.Select(c => c.Contains(',') || c.Contains('"') ? $"\"{c.Replace("\"", "\"\"")}\"" : c));
+
+    /// <summary>
     /// Makes <paramref name="path"/> hold <paramref name="header"/> and only the lines of steps up to
     /// <paramref name="step"/>: a resumed run drops what was logged after the checkpoint it continues from.
     /// </summary>

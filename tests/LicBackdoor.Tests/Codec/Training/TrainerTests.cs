@@ -6,6 +6,13 @@ namespace LicBackdoor.Tests.Codec.Training;
 
 public sealed class TrainerTests : TorchTest
 {
+    [Fact]
+    public void RunLogHeaderQuotesColumnNamesHoldingCommasOrQuotes()
+    {
+        Assert.Equal("step,loss", RunLog.Header(["step", "loss"]));
+        Assert.Equal("step,\"face,beta=20.cos\",\"a\"\"b\",psnr", RunLog.Header(["step", "face,beta=20.cos", "a\"b", "psnr"]));
+    }
+
     private readonly string dir = Directory.CreateTempSubdirectory("licb-train-").FullName;
 
     protected override void DisposeTest() => Directory.Delete(dir, recursive: true);
