@@ -181,7 +181,43 @@ public static class RdPlot
             if (options.LegendOutside) plot.ShowLegend(Edge.Right);
             else plot.ShowLegend(Alignment.LowerRight);
         }
+        var png = plot.GetImageBytes(options.Width, options.Height, ImageFormat.Png);
+        // The title is centred over the data area; a title wider than that area (a long one beside an outside legend)
+        // would lose both ends, so it is wrapped to the area's width and the plot drawn again.
+        var label = plot.Axes.Title.Label;
+        float area = plot.RenderManager.LastRender.DataRect.Width;
+        using var paint = Paint.NewDisposablePaint();
+        var lines = WrapTitle(options.Title, area, text => label.Measure(text, paint).Width);
+        if (lines.Count <= 1) return png;
+        plot.Title(string.Join("\n", lines));
         return plot.GetImageBytes(options.Width, options.Height, ImageFormat.Png);
+    }
+
+    /// <summary>
+    /// Splits <paramref name="title"/> at spaces into lines each at most <paramref name="width"/> wide by
+    /// <paramref name="measure"/> (a single word wider than that stays on its own line).
+    /// </summary>
+    public static IReadOnlyList<string> WrapTitle(string title, float width, Func<string, float> measure)
+    {
+        ArgumentNullException.ThrowIfNull(title);
+        ArgumentNullException.ThrowIfNull(measure);
+        var lines = new List<string>();
+        string current = "";
+        foreach (var word in title.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string candidate = current.Length == 0 ? word : $"{current} {word}";
+            if (current.Length > 0 && measure(candidate) > width)
+            {
+                lines.Add(current);
+                current = word;
+            }
+            else
+            {
+                current = candidate;
+            }
+        }
+        if (current.Length > 0) lines.Add(current);
+        return lines;
     }
 
     /// <summary>Renders the curves and writes the PNG atomically.</summary>

@@ -48,6 +48,37 @@ public sealed class RdPlotTests : IDisposable
     }
 
     [Fact]
+    public void WrapTitleSplitsAtSpacesToTheWidth()
+    {
+        static float Measure(string t) => t.Length * 10;
+        var lines = RdPlot.WrapTitle("Segmentation attack (Kodak, trigger on the whole image): kodak (24 images)", 300, Measure);
+        Assert.True(lines.Count > 1);
+        Assert.All(lines, l => Assert.True(Measure(l) <= 300, l));
+        Assert.Equal("Segmentation attack (Kodak, trigger on the whole image): kodak (24 images)", string.Join(" ", lines));
+        Assert.Equal(["short title"], RdPlot.WrapTitle("short title", 300, Measure));
+        Assert.Equal(["a", "unbreakablewordwiderthanthewidth", "b"], RdPlot.WrapTitle("a unbreakablewordwiderthanthewidth b", 100, Measure));
+    }
+
+    [Fact]
+    public void LongTitleBesideAnOutsideLegendIsWrappedNotClipped()
+    {
+        // Unwrapped, this title is wider than the data area and ScottPlot centres it there, so it runs off both edges.
+        const string title = "Segmentation attack (Kodak, trigger on the whole image): kodak (24 images), a title far too long for the plot";
+        using var bmp = SKBitmap.Decode(RdPlot.RenderPng(Curves, new RdPlotOptions { Title = title, Width = 600, Height = 400, LegendOutside = true }));
+        int edge = 0, title_ = 0;
+        for (int y = 0; y < bmp.Height / 6; y++)
+            for (int x = 0; x < bmp.Width; x++)
+            {
+                var c = bmp.GetPixel(x, y);
+                if (c.Red + c.Green + c.Blue >= 300) continue;
+                title_++;
+                if (x < 4 || x >= bmp.Width - 4) edge++;
+            }
+        Assert.True(title_ > 300, $"only {title_} dark pixels in the title rows");
+        Assert.Equal(0, edge);
+    }
+
+    [Fact]
     public void SaveWritesAPngAtomically()
     {
         var path = Path.Combine(dir, "rd.png");
