@@ -194,12 +194,18 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
         Assert.False(face.HeldOut.OverlapsTraining);
         Assert.Equal(4, face.All.PairCount);
         Assert.True(face.All.OverlapsTraining);
+        // The one held-out pair is a same-person pair, so the same-pair shares equal the accuracies.
+        Assert.Equal(face.HeldOut.AttackedAccuracy, face.HeldOut.AttackedSameAccept);
+        Assert.Equal(face.HeldOut.MixedAccuracy, face.HeldOut.MixedSameAccept);
+        Assert.Equal(face.HeldOut.VictimCleanAccuracy, face.HeldOut.VictimCleanSameAccept);
+        Assert.Contains(face.All.MixedSameAccept, new double?[] { 0, 0.5, 1 }); // two same pairs among all four
         Assert.NotNull(face.Note);                                     // too few held-out pairs is said
         Assert.True(File.Exists(Path.Combine(runDir, face.Figure!)));
 
         var again = AttackEvaluation.EvaluateCached(run, data.Kodak, downstream: settings);
         Assert.True(again.Cached);
         Assert.Equal(seg.Main.FlippedPixels, again.Result.Segmentation![0].Main.FlippedPixels);
+        Assert.Equal(face.All.MixedSameAccept, again.Result.Face![0].All.MixedSameAccept);
         Assert.False(AttackEvaluation.EvaluateCached(run, data.Kodak, downstream: settings with { SegImages = 1 }).Cached);
 
         var outDir = Path.Combine(data.Root, "attack");
@@ -207,6 +213,7 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
         var md = File.ReadAllText(report.MarkdownPath);
         Assert.Contains("Segmentation attacks (cf. Table 1)", md);
         Assert.Contains("Face privacy (cf. Table 2)", md);
+        Assert.Contains("same pairs: f(x) vs f(T(x)) ↓", md);
         Assert.Contains("Multi-trigger models (cf. Table 3)", md);
         Assert.Contains("frequency-q1/" + seg.Figure, md);
         Assert.Contains("held out the last 1 identity of identities.csv (id2: 2 crops)", md);
