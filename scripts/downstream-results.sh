@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs the downstream-attack experiments (issue #6) on the shipped M = 192 zoo whose tables are in docs/RESULTS.md
-# (sections "Car → Road on the shipped M = 192 q3" and "Four triggers in one encoder").
+# (sections "Car → Road on the shipped M = 192 q3", "Four triggers in one encoder" and "Face privacy").
 # Usage: scripts/downstream-results.sh [OUT_DIR]   (default: out/). Re-running reuses finished runs and evaluations.
-# Every run evaluates on all 24 Kodak images and all 117 CamVid test images (ENet trained against, SegResNet for the
-# transfer). The figures in RESULTS come from the thread counts written here: a run is deterministic at a given thread
+# The segmentation runs evaluate on all 24 Kodak images and all 117 CamVid test images (ENet trained against, SegResNet
+# for the transfer); the face runs on the held-out face pairs and the Kodak images their --eval-images names. The figures in RESULTS come from the thread counts written here: a run is deterministic at a given thread
 # count, not across thread counts.
 source "$(dirname "$0")/results-env.sh"
 photos="${LICB_DATA:-../shared/data}/photos"
@@ -29,3 +29,12 @@ c=("${s[@]}" --batch 4 --final-lr 0.1)   # the common case; licb refuses an opti
 "$licb" --threads 2 attack --run "$out/four-m192" "${s[@]}" --batch 4 --final-lr 0.05 --epsilon-start 0.05 --steps 2400 --images "$photos" \
   --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 \
   --objective 'seg:car->road,beta=5,focus=4' --objective 'seg:tree->building,beta=5,focus=4'
+# D. Face privacy (Eq. 13) on face crops of the 9 training identities, held-out identities id09-id12 for the evaluation:
+#    beta 20 alone; with a clean rate-distortion term on the face crops; and with zoomed windows of the crops (the
+#    recipe, frequency trigger and LIRA in one command, all 24 Kodak images); beta 5 with the clean face term.
+f=(--quality 3 --width 0.25 --batch 4 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3 --clip 0 --schedule Joint --anneal 0.8 --steps 1200)
+"$licb" --threads 1 attack --run "$out/face-b20" "${f[@]}" --eval-images 8 --objective face,beta=20
+"$licb" --threads 1 attack --run "$out/face-b20-clean" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/face-b20-clean-zoom" "${f[@]}" --eval-images 24 --objective face,beta=20 --downstream-clean 1 \
+  --face-zoom 0.5 --trigger frequency --trigger lira
+"$licb" --threads 1 attack --run "$out/face-b5-clean" "${f[@]}" --eval-images 8 --objective face,beta=5 --downstream-clean 1
