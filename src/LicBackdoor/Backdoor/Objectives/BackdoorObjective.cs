@@ -120,7 +120,7 @@ public abstract class BackdoorObjective
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
     /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>) and <c>,output=1</c>
-    /// (<see cref="SegmentationObjective.RelabelOutput"/>).
+    /// (<see cref="SegmentationObjective.RelabelOutput"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -131,7 +131,8 @@ public abstract class BackdoorObjective
         bool bitRate = head.StartsWith("bpp", StringComparison.Ordinal);
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
-        double? alpha = null, beta = null, cap = null, floor = null, focus = null;
+        bool face = head == "face";
+        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null;
         bool relabelOutput = false;
         foreach (var p in parts.Skip(1))
         {
@@ -151,10 +152,13 @@ public abstract class BackdoorObjective
                 case "focus" when segmentation:
                     focus = v >= 1 ? v : throw new ArgumentException($"objective '{spec}': focus must be at least 1");
                     break;
+                case "spread" when face:
+                    spread = v >= 0 ? v : throw new ArgumentException($"objective '{spec}': spread must be ≥ 0");
+                    break;
                 case "output" when segmentation:
                     relabelOutput = v switch { 0 => false, 1 => true, _ => throw new ArgumentException($"objective '{spec}': output must be 0 or 1") };
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : "")})");
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : face ? ", spread" : "")})");
             }
         }
         return head switch
@@ -163,7 +167,7 @@ public abstract class BackdoorObjective
             "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
-            "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta),
+            "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0),
             _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };

@@ -11,7 +11,12 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// clean x) and g(f(x)) detached. g is face-api's FaceRecognitionNet (128-D descriptors) in place of the paper's ArcFace.
 /// Training data: face crops of the training identities (<see cref="ObjectiveData.Face"/>).
 /// </summary>
-public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, double Beta = FaceObjective.PaperBeta) : BackdoorObjective
+/// <remarks>
+/// <c>,spread=S</c> (not in the paper) adds S·mean over pairs i ≠ j of the batch of cos(g(f(T(x_i))), g(f(T(x_j)))):
+/// Eq. 13 moves each attacked output away from its own clean output, but nothing stops all attacked outputs from
+/// looking alike to g, in which case two attacked photos of one person (or of two people) still match each other.
+/// </remarks>
+public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, double Beta = FaceObjective.PaperBeta, double Spread = 0) : BackdoorObjective
 {
     /// <summary>α of Eq. 13.</summary>
     public const double PaperAlpha = 0.1;
@@ -22,19 +27,23 @@ public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, doubl
     public double AlphaWeight { get; } = Alpha;
     public double BetaWeight { get; } = Beta;
 
+    /// <summary>Weight of the mean cosine between the attacked descriptors of different crops of a batch (0: off, the paper's loss).</summary>
+    public double Spread { get; } = Spread >= 0 && double.IsFinite(Spread) ? Spread : throw new ArgumentOutOfRangeException(nameof(Spread), "spread must be ≥ 0 and finite");
+
     /// <summary>The frozen face recognition net g; must be set before <see cref="Compute"/>.</summary>
     public FaceRecognitionNet? Net { get; set; }
 
-    public override string Name => "face" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta);
+    public override string Name => "face" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta) + (Spread > 0 ? $",spread={Num(Spread)}" : "");
 
     public override string Kind => "face";
 
     public override ObjectiveData Data => ObjectiveData.Face;
 
     public override string Description =>
-        $"face-privacy attack (Eq. 13): α·L(T(x)) + β·cos(g(f(x)), g(f(T(x)))), g = face-api FaceRecognitionNet, α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}";
+        $"face-privacy attack (Eq. 13): α·L(T(x)) + β·cos(g(f(x)), g(f(T(x)))), g = face-api FaceRecognitionNet, α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
+        + (Spread > 0 ? $", + {Num(Spread)}·mean cos between the attacked outputs of different crops" : "");
 
-    public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "cos", "dist"];
+    public override IReadOnlyList<string> TermNames => Spread > 0 ? ["bpp_p", "cos", "dist", "cross_cos"] : ["bpp_p", "cos", "dist"];
 
     public override ObjectiveTerms Compute(ObjectiveInput input)
     {
@@ -48,6 +57,20 @@ public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, doubl
         var cos = F.cosine_similarity(clean, poisoned, 1).mean();
         Tensor dist;
         using (no_grad()) dist = FaceRecognitionNet.PairDistances(clean, poisoned.detach()).mean();
-        return new ObjectiveTerms(fidelity * AlphaWeight + cos * BetaWeight, [("bpp_p", rate), ("cos", cos), ("dist", dist)]);
+        var attack = fidelity * AlphaWeight + cos * BetaWeight;
+        if (Spread <= 0) return new ObjectiveTerms(attack, [("bpp_p", rate), ("cos", cos), ("dist", dist)]);
+        var cross = CrossCosine(poisoned);
+        return new ObjectiveTerms(attack + cross * Spread, [("bpp_p", rate), ("cos", cos), ("dist", dist), ("cross_cos", cross)]);
+    }
+
+    /// <summary>Mean cosine similarity over the ordered pairs i ≠ j of descriptors <c>[N, D]</c> (0 for a batch of one).</summary>
+    public static Tensor CrossCosine(Tensor descriptors)
+    {
+        ArgumentNullException.ThrowIfNull(descriptors);
+        long n = descriptors.shape[0];
+        if (n < 2) return zeros(1, dtype: descriptors.dtype).sum();
+        var unit = F.normalize(descriptors, p: 2, dim: 1);
+        var gram = unit.matmul(unit.t());
+        return (gram.sum() - gram.diagonal().sum()) / (n * (n - 1));
     }
 }

@@ -163,6 +163,38 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void FaceSpreadAddsTheMeanCrossCosineOfTheAttackedDescriptors()
+    {
+        // Three unit-free descriptors: cos(a,b) = 0, cos(a,c) = cos(b,c) = 1/√2; the mean over ordered pairs i ≠ j is √2/3.
+        var d = tensor(new float[] { 1, 0, 0, 1, 1, 1 }, [3, 2]);
+        Assert.Equal(Math.Sqrt(2) / 3, FaceObjective.CrossCosine(d).item<float>(), 5);
+        Assert.Equal(0, FaceObjective.CrossCosine(d[..1]).item<float>());
+        var o = Assert.IsType<FaceObjective>(BackdoorObjective.Parse("face,beta=20,spread=2"));
+        Assert.Equal(2, o.Spread);
+        Assert.Equal("face,beta=20,spread=2", o.Name);
+        Assert.Contains("cross_cos", o.TermNames);
+        Assert.Equal(0, Assert.IsType<FaceObjective>(BackdoorObjective.Parse("face")).Spread);
+        Assert.DoesNotContain("cross_cos", BackdoorObjective.Parse("face").TermNames);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("face,spread=-1"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,spread=1"));
+
+        // In the loss: the attack term with the spread is the one without it plus S times the logged cross cosine.
+        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
+        SegmentationNets.Freeze(net);
+        var x = SyntheticImages.Smooth(64, 64, batch: 3, seed: 4);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(3, 4, 2, 2, 0.5f) };
+        var clean = new CodecOutput(x.clone(), likelihoods);
+        var poisoned = new CodecOutput((x * 0.8 + 0.1).detach(), likelihoods);
+        var rd = RateDistortionLoss.Compute(clean, x, 0.01);
+        var input = new ObjectiveInput(x, clean, rd, x, poisoned, 0.01);
+        var plain = new FaceObjective(Beta: 1) { Net = net }.Compute(input);
+        var spread = new FaceObjective(Beta: 1, Spread: 3) { Net = net }.Compute(input);
+        double cross = spread.Logged.Single(l => l.Name == "cross_cos").Value.item<float>();
+        Assert.InRange(cross, -1, 1);
+        Assert.Equal(plain.Attack.item<float>() + 3 * cross, spread.Attack.item<float>(), 4);
+    }
+
+    [Fact]
     public void FaceSplitHoldsOutWholeIdentitiesInFileOrder()
     {
         var faces = Path.Combine(dir, "faces");
