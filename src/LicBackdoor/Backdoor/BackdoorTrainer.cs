@@ -526,8 +526,8 @@ public sealed class BackdoorTrainer : IDisposable
                 var names = DownstreamCleanTerms(kind);
                 terms.Add((names[0], rd.Bpp.item<float>()));
                 terms.Add((names[1], Metrics.PsnrFromMse(rd.Mse.item<float>())));
-                o = new CodecOutput(o.XHat.detach(), o.Likelihoods.ToDictionary(l => l.Key, l => l.Value.detach()));
-                rd = new RdTerms(rd.Loss.detach(), rd.Bpp.detach(), rd.Mse.detach());
+                o = o.Detach();
+                rd = rd.Detach();
             }
             cleans[kind] = (o, rd);
         }
@@ -559,8 +559,7 @@ public sealed class BackdoorTrainer : IDisposable
         if (!joint)
         {
             var fixedCleans = cleans.ToDictionary(kv => kv.Key, kv => (
-                Output: new CodecOutput(kv.Value.Output.XHat.detach(), kv.Value.Output.Likelihoods.ToDictionary(l => l.Key, l => l.Value.detach())),
-                Rd: new RdTerms(kv.Value.Rd.Loss.detach(), kv.Value.Rd.Bpp.detach(), kv.Value.Rd.Mse.detach())));
+                Output: kv.Value.Output.Detach(), Rd: kv.Value.Rd.Detach()));
             SetEncoderTrainable(false);
             try
             {

@@ -336,14 +336,15 @@ public static class DownstreamEvaluation
         FaceVerificationReport Verify(IReadOnlyList<FacePair> ps, int va, int vb) =>
             FaceVerification.Score(ps.Select(p => new FacePairDistance(p.FileA, p.FileB, p.Same, Dist(d[p.FileA][va], d[p.FileB][vb]))).ToList(),
                 FaceRecognitionNet.DefaultThreshold);
-        double Accuracy(IReadOnlyList<FacePair> ps, int va, int vb) => Verify(ps, va, vb).Accuracy;
-        double SameAccept(IReadOnlyList<FacePair> ps, int va, int vb) => Verify(ps, va, vb).TrueAcceptRate;
-        FaceVerificationScores Scores(string name, IReadOnlyList<FacePair> ps) => ps.Count == 0
-            ? new FaceVerificationScores(name, 0, 0, 0, false, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN)
-            : new FaceVerificationScores(name, ps.Count, ps.Count(p => p.Same), ps.Count(p => !p.Same),
+        FaceVerificationScores Scores(string name, IReadOnlyList<FacePair> ps)
+        {
+            if (ps.Count == 0) return new FaceVerificationScores(name, 0, 0, 0, false, double.NaN, double.NaN, double.NaN, double.NaN, double.NaN);
+            FaceVerificationReport victim = Verify(ps, Victim, Victim), attacked = Verify(ps, Attacked, Attacked), mixed = Verify(ps, Victim, Attacked);
+            return new FaceVerificationScores(name, ps.Count, ps.Count(p => p.Same), ps.Count(p => !p.Same),
                 ps.Any(p => !split.IsHeldOut(p.FileA) || !split.IsHeldOut(p.FileB)),
-                Accuracy(ps, Input, Input), Accuracy(ps, Vanilla, Vanilla), Accuracy(ps, Victim, Victim), Accuracy(ps, Attacked, Attacked), Accuracy(ps, Victim, Attacked),
-                SameAccept(ps, Victim, Victim), SameAccept(ps, Attacked, Attacked), SameAccept(ps, Victim, Attacked));
+                Verify(ps, Input, Input).Accuracy, Verify(ps, Vanilla, Vanilla).Accuracy, victim.Accuracy, attacked.Accuracy, mixed.Accuracy,
+                victim.TrueAcceptRate, attacked.TrueAcceptRate, mixed.TrueAcceptRate);
+        }
         var heldPairs = split.HeldOutPairs(pairs);
         var heldFiles = pairs.Files.Where(split.IsHeldOut).ToList();
         double cleanToAttacked = heldFiles.Count == 0 ? double.NaN : heldFiles.Average(f => Dist(d[f][Victim], d[f][Attacked]));

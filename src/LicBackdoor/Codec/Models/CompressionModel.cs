@@ -6,7 +6,11 @@ namespace LicBackdoor.Codec.Models;
 /// <summary>Result of a model's forward pass: the reconstruction and the likelihood of each latent.</summary>
 /// <param name="XHat">Reconstruction [N,3,H,W] (not clamped, as in CompressAI's forward).</param>
 /// <param name="Likelihoods">"y" and "z" likelihood tensors.</param>
-public sealed record CodecOutput(Tensor XHat, IReadOnlyDictionary<string, Tensor> Likelihoods);
+public sealed record CodecOutput(Tensor XHat, IReadOnlyDictionary<string, Tensor> Likelihoods)
+{
+    /// <summary>The same output cut from the autograd graph (every tensor detached).</summary>
+    public CodecOutput Detach() => new(XHat.detach(), Likelihoods.ToDictionary(l => l.Key, l => l.Value.detach()));
+}
 
 /// <summary>
 /// Entropy-coded latents of a batch: one y string and one z string per batch item, and the z latent's

@@ -4,7 +4,11 @@ using static TorchSharp.torch;
 namespace LicBackdoor.Codec.Training;
 
 /// <summary>The terms of the rate-distortion loss for one batch.</summary>
-public sealed record RdTerms(Tensor Loss, Tensor Bpp, Tensor Mse);
+public sealed record RdTerms(Tensor Loss, Tensor Bpp, Tensor Mse)
+{
+    /// <summary>The same terms cut from the autograd graph.</summary>
+    public RdTerms Detach() => new(Loss.detach(), Bpp.detach(), Mse.detach());
+}
 
 /// <summary>
 /// CompressAI's <c>RateDistortionLoss</c> (metric MSE): <c>L = λ·255²·MSE + bpp</c>, where
