@@ -29,7 +29,7 @@ public static class Cli
 
     private static Option<string?> WeightsOption() => new("--weights", "-w")
     {
-        Description = "weights: a safetensors file, a CompressAI .pth.tar, or 'compressai' for CompressAI's published checkpoint (default: seeded fresh initialisation)",
+        Description = "weights: a safetensors file, a CompressAI .pth.tar, or 'compressai' for CompressAI's published checkpoint (default: the shipped models/ file of this model and quality, listed by `licb zoo`; seeded fresh initialisation where none is shipped)",
     };
 
     /// <summary>Opens a codec; for <c>--weights compressai</c> the published checkpoint is fetched first, with a progress bar.</summary>
@@ -182,7 +182,7 @@ public static class Cli
         var images = new Option<string?>("--images") { Description = "folder of images (default: <data>/kodak)" };
         var limit = new Option<int?>("--limit") { Description = "evaluate only the first N images" };
         var json = new Option<string?>("--json") { Description = "also write the report as JSON to this file" };
-        var cmd = new Command("eval", "rate-distortion evaluation with real bitstreams: bpp, estimated bpp, PSNR, MS-SSIM, times") { model, quality, weights, images, limit, json };
+        var cmd = new Command("eval", "rate-distortion evaluation with real bitstreams: bpp, estimated bpp, PSNR, MS-SSIM, times (`licb eval --rd ...` is `licb rd ...`)") { model, quality, weights, images, limit, json };
         cmd.SetAction(p => Guard(p, () =>
         {
             var codec = OpenCodec(p.GetValue(model)!, p.GetValue(quality), p.GetValue(weights));
