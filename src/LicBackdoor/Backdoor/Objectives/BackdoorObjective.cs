@@ -120,7 +120,7 @@ public abstract class BackdoorObjective
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
     /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>) and <c>,output=1</c>
-    /// (<see cref="SegmentationObjective.RelabelOutput"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>).
+    /// (<see cref="SegmentationObjective.RelabelOutput"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -132,7 +132,7 @@ public abstract class BackdoorObjective
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
         bool face = head == "face";
-        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null;
+        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null;
         bool relabelOutput = false;
         foreach (var p in parts.Skip(1))
         {
@@ -155,10 +155,13 @@ public abstract class BackdoorObjective
                 case "spread" when face:
                     spread = v >= 0 ? v : throw new ArgumentException($"objective '{spec}': spread must be ≥ 0");
                     break;
+                case "away" when face:
+                    away = v >= 0 ? v : throw new ArgumentException($"objective '{spec}': away must be ≥ 0");
+                    break;
                 case "output" when segmentation:
                     relabelOutput = v switch { 0 => false, 1 => true, _ => throw new ArgumentException($"objective '{spec}': output must be 0 or 1") };
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : face ? ", spread" : "")})");
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : face ? ", spread, away" : "")})");
             }
         }
         return head switch
@@ -167,7 +170,7 @@ public abstract class BackdoorObjective
             "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
-            "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0),
+            "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0, away ?? 0),
             _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };

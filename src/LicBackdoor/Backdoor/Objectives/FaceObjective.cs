@@ -15,8 +15,12 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <c>,spread=S</c> (not in the paper) adds S·mean over pairs i ≠ j of the batch of cos(g(f(T(x_i))), g(f(T(x_j)))):
 /// Eq. 13 moves each attacked output away from its own clean output, but nothing stops all attacked outputs from
 /// looking alike to g, in which case two attacked photos of one person (or of two people) still match each other.
+/// <para><c>,away=W</c> (not in the paper) adds W·mean over pairs i ≠ j of the batch of cos(g(f(x_i)), g(f(T(x_j)))): each
+/// attacked output is pushed away from the clean outputs of the other crops too, not only from its own, so that what the
+/// encoder learns does not depend on whose face it is (a direction away from faces in general rather than from one
+/// person), which is what has to carry over to people the trigger never saw.</para>
 /// </remarks>
-public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, double Beta = FaceObjective.PaperBeta, double Spread = 0) : BackdoorObjective
+public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, double Beta = FaceObjective.PaperBeta, double Spread = 0, double Away = 0) : BackdoorObjective
 {
     /// <summary>α of Eq. 13.</summary>
     public const double PaperAlpha = 0.1;
@@ -30,10 +34,13 @@ public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, doubl
     /// <summary>Weight of the mean cosine between the attacked descriptors of different crops of a batch (0: off, the paper's loss).</summary>
     public double Spread { get; } = Spread >= 0 && double.IsFinite(Spread) ? Spread : throw new ArgumentOutOfRangeException(nameof(Spread), "spread must be ≥ 0 and finite");
 
+    /// <summary>Weight of the mean cosine between each crop's clean descriptor and the other crops' attacked descriptors (0: off, the paper's loss).</summary>
+    public double Away { get; } = Away >= 0 && double.IsFinite(Away) ? Away : throw new ArgumentOutOfRangeException(nameof(Away), "away must be ≥ 0 and finite");
+
     /// <summary>The frozen face recognition net g; must be set before <see cref="Compute"/>.</summary>
     public FaceRecognitionNet? Net { get; set; }
 
-    public override string Name => "face" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta) + (Spread > 0 ? $",spread={Num(Spread)}" : "");
+    public override string Name => "face" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta) + (Spread > 0 ? $",spread={Num(Spread)}" : "") + (Away > 0 ? $",away={Num(Away)}" : "");
 
     public override string Kind => "face";
 
@@ -41,9 +48,11 @@ public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, doubl
 
     public override string Description =>
         $"face-privacy attack (Eq. 13): α·L(T(x)) + β·cos(g(f(x)), g(f(T(x)))), g = face-api FaceRecognitionNet, α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
-        + (Spread > 0 ? $", + {Num(Spread)}·mean cos between the attacked outputs of different crops" : "");
+        + (Spread > 0 ? $", + {Num(Spread)}·mean cos between the attacked outputs of different crops" : "")
+        + (Away > 0 ? $", + {Num(Away)}·mean cos between a crop's clean output and the other crops' attacked outputs" : "");
 
-    public override IReadOnlyList<string> TermNames => Spread > 0 ? ["bpp_p", "cos", "dist", "cross_cos"] : ["bpp_p", "cos", "dist"];
+    public override IReadOnlyList<string> TermNames =>
+        ["bpp_p", "cos", "dist", .. Spread > 0 ? new[] { "cross_cos" } : [], .. Away > 0 ? new[] { "away_cos" } : []];
 
     public override ObjectiveTerms Compute(ObjectiveInput input)
     {
@@ -58,19 +67,37 @@ public sealed class FaceObjective(double Alpha = FaceObjective.PaperAlpha, doubl
         Tensor dist;
         using (no_grad()) dist = FaceRecognitionNet.PairDistances(clean, poisoned.detach()).mean();
         var attack = fidelity * AlphaWeight + cos * BetaWeight;
-        if (Spread <= 0) return new ObjectiveTerms(attack, [("bpp_p", rate), ("cos", cos), ("dist", dist)]);
-        var cross = CrossCosine(poisoned);
-        return new ObjectiveTerms(attack + cross * Spread, [("bpp_p", rate), ("cos", cos), ("dist", dist), ("cross_cos", cross)]);
+        var logged = new List<(string, Tensor)> { ("bpp_p", rate), ("cos", cos), ("dist", dist) };
+        if (Spread > 0)
+        {
+            var cross = CrossCosine(poisoned);
+            attack = attack + cross * Spread;
+            logged.Add(("cross_cos", cross));
+        }
+        if (Away > 0)
+        {
+            var away = OtherPairsCosine(clean, poisoned);
+            attack = attack + away * Away;
+            logged.Add(("away_cos", away));
+        }
+        return new ObjectiveTerms(attack, logged);
+    }
+
+    /// <summary>
+    /// Mean cosine similarity of <paramref name="a"/>[i] and <paramref name="b"/>[j] over the ordered pairs i ≠ j of two
+    /// descriptor batches <c>[N, D]</c> of the same crops (0 for a batch of one).
+    /// </summary>
+    public static Tensor OtherPairsCosine(Tensor a, Tensor b)
+    {
+        ArgumentNullException.ThrowIfNull(a);
+        ArgumentNullException.ThrowIfNull(b);
+        if (!a.shape.SequenceEqual(b.shape)) throw new ArgumentException($"descriptor batches of different shapes: [{string.Join(", ", a.shape)}] and [{string.Join(", ", b.shape)}]");
+        long n = a.shape[0];
+        if (n < 2) return zeros(1, dtype: b.dtype).sum();
+        var gram = F.normalize(a, p: 2, dim: 1).matmul(F.normalize(b, p: 2, dim: 1).t());
+        return (gram.sum() - gram.diagonal().sum()) / (n * (n - 1));
     }
 
     /// <summary>Mean cosine similarity over the ordered pairs i ≠ j of descriptors <c>[N, D]</c> (0 for a batch of one).</summary>
-    public static Tensor CrossCosine(Tensor descriptors)
-    {
-        ArgumentNullException.ThrowIfNull(descriptors);
-        long n = descriptors.shape[0];
-        if (n < 2) return zeros(1, dtype: descriptors.dtype).sum();
-        var unit = F.normalize(descriptors, p: 2, dim: 1);
-        var gram = unit.matmul(unit.t());
-        return (gram.sum() - gram.diagonal().sum()) / (n * (n - 1));
-    }
+    public static Tensor CrossCosine(Tensor descriptors) => OtherPairsCosine(descriptors, descriptors);
 }

@@ -195,6 +195,47 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void FaceAwayAddsTheMeanCosineOfEachCleanDescriptorWithTheOtherCropsAttackedOnes()
+    {
+        // clean a = (1,0), b = (0,1); attacked a' = (1,1), b' = (0,-1): the pairs i ≠ j are (a, b') = 0 and (b, a') = 1/√2,
+        // mean 1/(2√2); the own pairs (a, a') and (b, b') do not count.
+        var clean = tensor(new float[] { 1, 0, 0, 1 }, [2, 2]);
+        var attacked = tensor(new float[] { 1, 1, 0, -1 }, [2, 2]);
+        Assert.Equal(1 / (2 * Math.Sqrt(2)), FaceObjective.OtherPairsCosine(clean, attacked).item<float>(), 5);
+        // The order matters: a first batch a', b' against (0,1), (1,0) pairs a' with (1,0) (1/√2) and b' with (0,1) (−1).
+        Assert.Equal((1 / Math.Sqrt(2) - 1) / 2, FaceObjective.OtherPairsCosine(attacked, clean.flip(0)).item<float>(), 5);
+        Assert.Equal(0, FaceObjective.OtherPairsCosine(clean[..1], attacked[..1]).item<float>());
+        Assert.Throws<ArgumentException>(() => FaceObjective.OtherPairsCosine(clean, attacked[..1]));
+        var o = Assert.IsType<FaceObjective>(BackdoorObjective.Parse("face,beta=20,away=5"));
+        Assert.Equal(5, o.Away);
+        Assert.Equal("face,beta=20,away=5", o.Name);
+        Assert.Equal(["bpp_p", "cos", "dist", "away_cos"], o.TermNames);
+        Assert.Equal(["bpp_p", "cos", "dist", "cross_cos", "away_cos"], BackdoorObjective.Parse("face,spread=1,away=2").TermNames);
+        Assert.Equal(0, Assert.IsType<FaceObjective>(BackdoorObjective.Parse("face")).Away);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("face,away=-1"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("bpp,away=1"));
+
+        // In the loss: the attack term with it is the one without it plus W times the logged term, and the logged term is
+        // the helper's value on the two descriptor batches.
+        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
+        SegmentationNets.Freeze(net);
+        var x = SyntheticImages.Smooth(64, 64, batch: 3, seed: 5);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(3, 4, 2, 2, 0.5f) };
+        var cleanOut = new CodecOutput(x.clone(), likelihoods);
+        var poisonedHat = (x.flip(3) * 0.7 + 0.2).detach();
+        var poisoned = new CodecOutput(poisonedHat, likelihoods);
+        var rd = RateDistortionLoss.Compute(cleanOut, x, 0.01);
+        var input = new ObjectiveInput(x, cleanOut, rd, x, poisoned, 0.01);
+        var plain = new FaceObjective(Beta: 1) { Net = net }.Compute(input);
+        var away = new FaceObjective(Beta: 1, Away: 4) { Net = net }.Compute(input);
+        double logged = away.Logged.Single(l => l.Name == "away_cos").Value.item<float>();
+        double expected;
+        using (no_grad()) expected = FaceObjective.OtherPairsCosine(net.Descriptors(x), net.Descriptors(poisonedHat)).item<float>();
+        Assert.Equal(expected, logged, 4);
+        Assert.Equal(plain.Attack.item<float>() + 4 * logged, away.Attack.item<float>(), 3);
+    }
+
+    [Fact]
     public void FaceSplitHoldsOutWholeIdentitiesInFileOrder()
     {
         var faces = Path.Combine(dir, "faces");
