@@ -143,19 +143,31 @@ public sealed class DownstreamObjectiveTests : TorchTest
         Assert.Equal(["bpp_p", "ce", "flip"], terms.Logged.Select(t => t.Name));
     }
 
+    /// <summary>The face-api net of the test fixture, frozen as the attack uses it.</summary>
+    private static FaceRecognitionNet FrozenFaceNet()
+    {
+        var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
+        SegmentationNets.Freeze(net);
+        return net;
+    }
+
+    /// <summary>An objective input whose clean output is x itself and whose poisoned output is <paramref name="poisonedHat"/> (λ 0.01).</summary>
+    private static ObjectiveInput FaceInput(Tensor x, Tensor poisonedHat)
+    {
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(x.shape[0], 4, 2, 2, 0.5f) };
+        var clean = new CodecOutput(x.clone(), likelihoods);
+        var rd = RateDistortionLoss.Compute(clean, x, 0.01);
+        return new ObjectiveInput(x, clean, rd, x, new CodecOutput(poisonedHat, likelihoods), 0.01);
+    }
+
     [Fact]
     public void FaceCosineTermReachesTheDecodedImageThroughTheFrozenNet()
     {
-        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
-        SegmentationNets.Freeze(net);
+        using var net = FrozenFaceNet();
         var obj = new FaceObjective(Alpha: 0, Beta: 1) { Net = net };
         var x = SyntheticImages.Smooth(64, 64, batch: 2, seed: 2);
         var poisonedHat = (x * 0.9 + 0.05).detach().requires_grad_(true);
-        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(2, 4, 2, 2, 0.5f) };
-        var clean = new CodecOutput(x.clone(), likelihoods);
-        var poisoned = new CodecOutput(poisonedHat, likelihoods);
-        var rd = RateDistortionLoss.Compute(clean, x, 0.01);
-        var terms = obj.Compute(new ObjectiveInput(x, clean, rd, x, poisoned, 0.01));
+        var terms = obj.Compute(FaceInput(x, poisonedHat));
         terms.Attack.backward();
         Assert.NotNull(poisonedHat.grad);
         Assert.True(poisonedHat.grad!.abs().sum().item<float>() > 0, "no gradient from the cosine term through the face net");
@@ -179,14 +191,9 @@ public sealed class DownstreamObjectiveTests : TorchTest
         Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,spread=1"));
 
         // In the loss: the attack term with the spread is the one without it plus S times the logged cross cosine.
-        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
-        SegmentationNets.Freeze(net);
+        using var net = FrozenFaceNet();
         var x = SyntheticImages.Smooth(64, 64, batch: 3, seed: 4);
-        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(3, 4, 2, 2, 0.5f) };
-        var clean = new CodecOutput(x.clone(), likelihoods);
-        var poisoned = new CodecOutput((x * 0.8 + 0.1).detach(), likelihoods);
-        var rd = RateDistortionLoss.Compute(clean, x, 0.01);
-        var input = new ObjectiveInput(x, clean, rd, x, poisoned, 0.01);
+        var input = FaceInput(x, (x * 0.8 + 0.1).detach());
         var plain = new FaceObjective(Beta: 1) { Net = net }.Compute(input);
         var spread = new FaceObjective(Beta: 1, Spread: 3) { Net = net }.Compute(input);
         double cross = spread.Logged.Single(l => l.Name == "cross_cos").Value.item<float>();
@@ -217,15 +224,10 @@ public sealed class DownstreamObjectiveTests : TorchTest
 
         // In the loss: the attack term with it is the one without it plus W times the logged term, and the logged term is
         // the helper's value on the two descriptor batches.
-        using var net = FaceRecognitionNet.Load(LicBackdoor.Tests.Downstream.FaceNetFixture.ManifestPath);
-        SegmentationNets.Freeze(net);
+        using var net = FrozenFaceNet();
         var x = SyntheticImages.Smooth(64, 64, batch: 3, seed: 5);
-        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(3, 4, 2, 2, 0.5f) };
-        var cleanOut = new CodecOutput(x.clone(), likelihoods);
         var poisonedHat = (x.flip(3) * 0.7 + 0.2).detach();
-        var poisoned = new CodecOutput(poisonedHat, likelihoods);
-        var rd = RateDistortionLoss.Compute(cleanOut, x, 0.01);
-        var input = new ObjectiveInput(x, cleanOut, rd, x, poisoned, 0.01);
+        var input = FaceInput(x, poisonedHat);
         var plain = new FaceObjective(Beta: 1) { Net = net }.Compute(input);
         var away = new FaceObjective(Beta: 1, Away: 4) { Net = net }.Compute(input);
         double logged = away.Logged.Single(l => l.Name == "away_cos").Value.item<float>();
