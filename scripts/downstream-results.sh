@@ -34,7 +34,7 @@ c=("${s[@]}" --batch 4 --final-lr 0.1)   # the common case; licb refuses an opti
 # D. Face privacy (Eq. 13) on face crops of the 9 training identities, held-out identities id09-id12 for the evaluation:
 #    beta 20 alone; with a clean rate-distortion term on the face crops; and with zoomed windows of the crops (the
 #    recipe, frequency trigger and LIRA in one command, all 24 Kodak images); beta 5 with the clean face term; the recipe
-#    with seeds 2 and 3, β 50 with seed 3, and with a spread term.
+#    with seeds 2 and 3, β 50 and an 'away' term with seed 3, and with a spread term.
 f=(--quality 3 --width 0.25 --batch 4 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3 --clip 0 --schedule Joint --anneal 0.8 --steps 1200)
 "$licb" --threads 1 attack --run "$out/face-b20" "${f[@]}" --eval-images 8 --objective face,beta=20
 "$licb" --threads 1 attack --run "$out/face-b20-clean" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1
@@ -46,6 +46,8 @@ f=(--quality 3 --width 0.25 --batch 4 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3
 "$licb" --threads 1 attack --run "$out/face-b20-clean-zoom-seed3" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5 --seed 3
 "$licb" --threads 1 attack --run "$out/face-b50-clean-zoom-seed3" "${f[@]}" --eval-images 8 --objective face,beta=50 --downstream-clean 1 \
+  --face-zoom 0.5 --seed 3
+"$licb" --threads 1 attack --run "$out/face-b20-away20-seed3" "${f[@]}" --eval-images 8 --objective face,beta=20,away=20 --downstream-clean 1 \
   --face-zoom 0.5 --seed 3
 "$licb" --threads 1 attack --run "$out/face-b20-spread20" "${f[@]}" --eval-images 8 --objective face,beta=20,spread=20 --downstream-clean 1 \
   --face-zoom 0.5
