@@ -19,12 +19,13 @@ c=("${s[@]}" --batch 4 --final-lr 0.1)   # the common case; licb refuses an opti
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-output" "${c[@]}" --steps 1200 --objective 'seg:car->road,beta=5,focus=4,output=1'
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-size512" "${s[@]}" --batch 2 --final-lr 0.1 --steps 1200 --seg-size 512x384 --objective 'seg:car->road,beta=5,focus=4'
 # B. Car -> Road, 2400 steps, frequency trigger and LIRA in one command (one report); the frequency trigger with seed 2,
-#    and with 3600 steps.
+#    with 3600 steps, and with the source pixels counted 6 times.
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-2400" "${c[@]}" --steps 2400 --trigger frequency --trigger lira \
   --objective 'seg:car->road,beta=5,focus=4'
 "$licb" --threads 2 attack --run "$out/seg-m192-f4-2400-seed2" "${c[@]}" --steps 2400 --seed 2 \
   --objective 'seg:car->road,beta=5,focus=4'
 "$licb" --threads 1 attack --run "$out/seg-m192-f4-3600" "${c[@]}" --steps 3600 --objective 'seg:car->road,beta=5,focus=4'
+"$licb" --threads 1 attack --run "$out/seg-m192-f6-2400" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=6'
 # C. Tree -> Building alone; four triggers in one encoder (Table 3): the demo's bit-rate and quality objectives, Car -> Road,
 #    Tree -> Building.
 "$licb" --threads 2 attack --run "$out/tree-m192-f4" "${c[@]}" --steps 1200 --objective 'seg:tree->building,beta=5,focus=4'
