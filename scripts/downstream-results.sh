@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs the downstream-attack experiments (issue #6) on the shipped M = 192 zoo whose tables are in docs/RESULTS.md
-# (sections "Car → Road on the shipped M = 192 q3", "Four triggers in one encoder" and "Face privacy").
+# Runs the downstream-attack experiments (issue #6) whose tables are in docs/RESULTS.md (section "Downstream attacks").
+# Sections A-D ran on the first M = 192 zoo (photos + CamVid, shipped until commit 17e0508) and use that commit's
+# program; section E runs on the shipped zoo (photos only).
 # Usage: scripts/downstream-results.sh [OUT_DIR]   (default: out/). Re-running reuses finished runs and evaluations.
 # The segmentation runs evaluate on all 24 Kodak images and all 117 CamVid test images (ENet trained against, SegResNet
 # for the transfer); the face runs on the held-out face pairs and the Kodak images their --eval-images names. The figures in RESULTS come from the thread counts written here: a run is deterministic at a given thread
@@ -9,6 +10,7 @@ source "$(dirname "$0")/results-env.sh"
 photos="${LICB_DATA:-../shared/data}/photos"
 s=(--quality 3 --width 0.25 --crop 64 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --schedule Joint --anneal 0.8 --eval-images 24)
 c=("${s[@]}" --batch 4 --final-lr 0.1)   # the common case; licb refuses an option given twice, so s lacks these two
+use_commit 17e0508   # sections A-D: the program and embedded zoo of the time
 # A. Car -> Road, 1200 steps: the paper's plain cross entropy at β = 5; the source pixels counted 4 and 10 times; LIRA;
 #    the clean term on photos/ only; the target also relabelling the clean output's car pixels; scenes at 512x384.
 "$licb" --threads 1 attack --run "$out/seg-m192-b5" "${c[@]}" --steps 1200 --objective 'seg:car->road,beta=5'

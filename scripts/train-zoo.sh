@@ -15,17 +15,26 @@ train() { # run-name, then licb train options
   if [[ -f "$run/options.json" ]]; then "$licb" --threads 2 train --run "$run" --resume
   else "$licb" --threads 2 train --run "$run" "$@"; fi
 }
-# q3 from scratch, then q1, q2, q4 fine-tuned from it
+data="${LICB_DATA:-../shared/data}"
+# The first zoo (until 2026-11-27): q3 from scratch on photos + CamVid (about 9 crops in 10 from CamVid)
 train hp-mini-q3 --quality 3 --mini --steps 20000 --lr 2e-4 --validate-every 1000 --checkpoint-every 1000 --log-every 500
-# (q2 with seed 2: the seed-1 run ended at an outlier, 0.2832 bpp / 26.33 dB on Kodak, below the q1-q3 line)
+[[ -f "$runs/hp-mini-q3-half.safetensors" ]] ||
+  "$licb" weights convert "$runs/hp-mini-q3/model.safetensors" "$runs/hp-mini-q3-half.safetensors" --half
+# The shipped zoo: q3 continued on photos only (from the first zoo's float16 file, as it was shipped), then q1, q2, q4
+# fine-tuned from it, then every quality 3,000 more steps at a quarter of the learning rate
+train hp-photos-q3 --quality 3 --mini --init "$runs/hp-mini-q3-half.safetensors" --images "$data/photos" --steps 13000 \
+  --lr 2e-4 --validate-every 1000 --checkpoint-every 1000 --log-every 500
 for q in 1 2 4; do
-  seed=1; [[ $q == 2 ]] && seed=2
-  train "hp-mini-q$q" --quality "$q" --mini --init "$runs/hp-mini-q3/model.safetensors" --steps 3000 --lr 2e-4 \
-    --seed "$seed" --validate-every 500 --checkpoint-every 500 --log-every 500
+  train "hp-photos-q$q" --quality "$q" --mini --init "$runs/hp-photos-q3/model.safetensors" --images "$data/photos" \
+    --steps 3000 --lr 2e-4 --validate-every 500 --checkpoint-every 500 --log-every 500
+done
+for q in 1 2 3 4; do
+  train "hp-final-q$q" --quality "$q" --mini --init "$runs/hp-photos-q$q/model.safetensors" --images "$data/photos" \
+    --steps 3000 --lr 5e-5 --validate-every 500 --checkpoint-every 500 --log-every 500
 done
 mkdir -p models
 for q in 1 2 3 4; do
-  "$licb" weights convert "$runs/hp-mini-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half
+  "$licb" weights convert "$runs/hp-final-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half
 done
 
 # cheng2020-anchor-mini (N=64): q3 from scratch, then q1, q2, q4 fine-tuned from it
@@ -38,3 +47,4 @@ done
 for q in 1 2 3 4; do
   "$licb" weights convert "$runs/cheng-mini-q$q/model.safetensors" "models/cheng2020-anchor-mini-q$q.safetensors" --half
 done
+(cd models && sha256sum *.safetensors > SHA256SUMS)
