@@ -212,15 +212,21 @@ public static class Cli
 
     private static Command ZooCommand()
     {
-        var cmd = new Command("zoo", "list the supported architectures and qualities (N, M, λ)");
+        var cmd = new Command("zoo", "list the supported architectures and qualities (CompressAI's N, M, λ) and each one's default weights");
         cmd.SetAction(p => Guard(p, () =>
         {
             var table = new Table().AddColumns("model", "quality", "N", "M", "λ (MSE)", "λ (MS-SSIM)", "default weights");
             foreach (var e in ModelZoo.All)
             {
                 var shipped = ModelStore.EmbeddedWeights(e.Model, e.Quality);
+                string weights = "seeded init (N, M as listed)";
+                if (shipped is not null)
+                {
+                    var (n, m) = ModelZoo.MiniSize(e.Model); // shipped files are the CPU-sized configuration
+                    weights = $"models/{Path.GetFileName(shipped)} (mini: N={n}, M={m})";
+                }
                 table.AddRow(e.Model, e.Quality.ToString(), e.N.ToString(), e.M.ToString(), e.LambdaMse.ToString("0.0000"), e.LambdaMsSsim.ToString("0.00"),
-                    shipped is null ? "seeded init" : Markup.Escape($"models/{Path.GetFileName(shipped)}"));
+                    Markup.Escape(weights));
             }
             Terminal.Current().Write(table);
             return 0;

@@ -96,4 +96,16 @@ public sealed class CliTests : TorchTest
         Assert.True(first.GetProperty("Psnr").GetDouble() > 0);
         Assert.True(double.IsFinite(first.GetProperty("MsSsim").GetDouble()));
     }
+
+    [Fact]
+    public void ZooNamesEachShippedFileWithItsSize()
+    {
+        var r = Run("zoo");
+        Assert.True(r.Code == 0, r.Err);
+        var (n, m) = LicBackdoor.Codec.Zoo.ModelZoo.MiniSize("bmshj2018-hyperprior");
+        Assert.Contains($"N={n}", r.Out);
+        Assert.Contains($"M={m}", r.Out);
+        Assert.Contains("seeded init", r.Out); // qualities 5-8 ship nothing
+        Assert.Contains("mini-q3", r.Out);
+    }
 }
