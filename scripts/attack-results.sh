@@ -5,6 +5,11 @@ source "$(dirname "$0")/results-env.sh"
 # ---- On the shipped zoo (hyperprior-mini N=64, M=192, trained on photos only; shipped since 2026-11-27) -------------
 # The main job: bit-rate and quality triggers in one encoder of hyperprior-mini q3 (3000 steps).
 "$licb" --threads 2 demo --out "$out/demo"
+# The demo's recipe through licb attack: the encoder lr halved (1e-4, cosine to 5 %); the recipe with seed 2.
+demo=(--quality 3 --trigger-lr 1e-3 --schedule Joint --width 0.25 --crop 64 --batch 8 --final-lr 0.05 --steps 3000
+  --objective bpp,beta=0.3,cap=8 --objective psnr,beta=3,floor=8 --images "${LICB_DATA:-../shared/data}/photos")
+"$licb" --threads 1 attack --run "$out/z2-demo-lr1e-4" "${demo[@]}" --lr 1e-4
+"$licb" --threads 1 attack --run "$out/z2-demo-seed2" "${demo[@]}" --lr 2e-4 --seed 2
 
 # ---- On the first M = 192 zoo (photos + CamVid; the shipped weights from commit f5624fc to 17e0508) ----------------
 # These use the program of commit 17e0508, whose embedded zoo is that one.
