@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Trains the project's own zoo (models/README.md records what each run took) and writes the shipped files:
-# models/bmshj2018-hyperprior-mini-q{1,2,3,4}.safetensors and models/cheng2020-anchor-mini-q{1,2,3,4}.safetensors
-# (float16 layer weights).
+# Trains the project's own zoo (models/README.md records what each run took) and writes the shipped files,
+# models/bmshj2018-hyperprior-mini-q{1,2,3,4}.safetensors, and RUNS_DIR/cheng2020-anchor-mini-q{1,2,3,4}.safetensors
+# (float16 layer weights; not shipped: the four would exceed the 40 MB budget, models/README.md).
 # Usage: scripts/train-zoo.sh [RUNS_DIR]   (default: runs/). Resumable: rerun after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,7 +37,7 @@ for q in 1 2 3 4; do
   "$licb" weights convert "$runs/hp-final-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half
 done
 
-# cheng2020-anchor-mini (N=64): q3 from scratch, then q1, q2, q4 fine-tuned from it
+# cheng2020-anchor-mini (N=64): q3 from scratch, then q1, q2, q4 fine-tuned from it (kept in RUNS_DIR)
 train cheng-mini-q3 --model cheng2020-anchor --quality 3 --mini --steps 9000 --lr 2e-4 --validate-every 500 \
   --checkpoint-every 500 --log-every 100
 for q in 1 2 4; do
@@ -45,6 +45,6 @@ for q in 1 2 4; do
     --steps 1000 --lr 2e-4 --validate-every 500 --checkpoint-every 500 --log-every 250
 done
 for q in 1 2 3 4; do
-  "$licb" weights convert "$runs/cheng-mini-q$q/model.safetensors" "models/cheng2020-anchor-mini-q$q.safetensors" --half
+  "$licb" weights convert "$runs/cheng-mini-q$q/model.safetensors" "$runs/cheng2020-anchor-mini-q$q.safetensors" --half
 done
 (cd models && sha256sum *.safetensors > SHA256SUMS)
