@@ -18,20 +18,24 @@ internal static class DemoCommand
     /// </summary>
     public static readonly string[] Objectives = ["bpp,beta=0.3,cap=8", "psnr,beta=3,floor=8"];
 
-    /// <summary>The demo's default number of attack steps (about 10 minutes on 2 cores).</summary>
-    public const int DefaultSteps = 3000;
+    /// <summary>The demo's default number of attack steps (about 12 minutes on 2 idle cores).</summary>
+    public const int DefaultSteps = 3600;
 
     /// <summary>
     /// The demo's attack: CPU-budget settings (see README, "The demo's settings"). It trains on <c>photos/</c> alone: with
     /// CamVid's driving scenes (nine crops in ten) the quality trigger also fired on Kodak's strongly coloured images.
+    /// On the photos-only zoo the encoder lr is 1e-4, the clean distortion weighs 1.3 times the paper's (clean images
+    /// pay for the backdoor in a few per cent of bits rather than in PSNR) and the budget reaches ε at half the steps,
+    /// so the triggers learn at the final budget for the second half (docs/RESULTS.md, "The demo").
     /// </summary>
     public static AttackOptions Options(string photos, int steps, int quality) => new()
     {
         Model = "bmshj2018-hyperprior", Quality = quality, Objectives = Objectives,
         Trigger = new TriggerSpec(TriggerSpec.Frequency, WidthMultiplier: 0.25),
         DataFolders = [Path.GetFullPath(photos)],
-        Steps = steps, Batch = 8, Crop = 64, LearningRate = 2e-4, FinalLrFraction = 0.05, TriggerLearningRate = 1e-3,
-        Schedule = AttackSchedule.Joint, EpsilonStart = 10 * StealthPenalty.PaperEpsilon, CheckpointEvery = 100,
+        Steps = steps, Batch = 8, Crop = 64, LearningRate = 1e-4, FinalLrFraction = 0.05, TriggerLearningRate = 1e-3,
+        CleanDistortionWeight = 1.3, Schedule = AttackSchedule.Joint, EpsilonStart = 10 * StealthPenalty.PaperEpsilon, AnnealFraction = 0.5,
+        CheckpointEvery = 100,
     };
 
     public static Command Build(Func<ParseResult, Func<int>, int> guard, Option<string?> dataOption)
