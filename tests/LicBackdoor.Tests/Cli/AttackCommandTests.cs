@@ -127,6 +127,7 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         Assert.True(reused.Code == 0, reused.Err);
         Assert.Contains("evaluation reused", reused.Out);
     }
+
     /// <summary>
     /// The demo is the <c>licb attack</c> command the README and scripts/attack-results.sh spell out: after one demo step,
     /// that command (with the same step count) finds the demo's run finished and reuses it, which it does only when every
