@@ -20,12 +20,12 @@ demo=("${base[@]}" --steps 3000 --objective psnr,beta=3,floor=8)
 "$licb" --threads 1 attack --run "$out/z2-demo-lr15-cd13" "${demo[@]}" --lr 1.5e-4 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-demo-lr2-cd13" "${demo[@]}" --lr 2e-4 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-demo-lr15-cd13-q35" "${base[@]}" --steps 3000 --objective psnr,beta=3.5,floor=8 --lr 1.5e-4 --clean-distortion 1.3
-new=("${base[@]}" --objective psnr,beta=3,floor=8 --lr 1e-4 --clean-distortion 1.3 --steps 3600 --anneal 0.5)
+long=("${base[@]}" --lr 1e-4 --steps 3600 --anneal 0.5)
+new=("${long[@]}" --objective psnr,beta=3,floor=8 --clean-distortion 1.3)
 "$licb" --threads 1 attack --run "$out/z2-demo-lr1-cd13-s3600" "${new[@]}"
 "$licb" --threads 1 attack --run "$out/z2-demo-new-seed2" "${new[@]}" --seed 2
 # Variants of it: the clean distortion ×1.15 (the demo's recipe since 2026-11-27, here on 1 thread); the quality reward
 # floored at 7 dB (seeds 1 and 2).
-long=("${base[@]}" --lr 1e-4 --steps 3600 --anneal 0.5)
 "$licb" --threads 1 attack --run "$out/z2-demo-cd115" "${long[@]}" --objective psnr,beta=3,floor=8 --clean-distortion 1.15
 "$licb" --threads 1 attack --run "$out/z2-demo-f7" "${long[@]}" --objective psnr,beta=3,floor=7 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-demo-f7-s2" "${long[@]}" --objective psnr,beta=3,floor=7 --clean-distortion 1.3 --seed 2
