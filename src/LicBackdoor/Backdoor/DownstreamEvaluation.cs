@@ -167,7 +167,7 @@ public static class DownstreamEvaluation
 
     /// <summary>
     /// The poisoned image of the segmentation attack as a saved PNG holds it: x_p = round(255·((1 − M)⊙x + M⊙T(x)))/255,
-    /// M = 1 where g labels the clean x as the source class; returns (x_p, labels of x).
+    /// M = 1 where g labels the clean x as the source class (grown by the objective's <c>grow</c>); returns (x_p, labels of x).
     /// </summary>
     public static (Tensor Poisoned, Tensor Labels) PoisonSegmentation(SegmentationObjective objective, ITrigger trigger, ISegmentationNet net, Tensor x)
     {
@@ -273,7 +273,7 @@ public static class DownstreamEvaluation
                 var gClean = net.Predict(vicX)[0];
                 var gAttacked = net.Predict(vicP)[0];
                 var (src, flip) = SegmentationObjective.AsrCounts(gClean, gAttacked, obj.Source, obj.Target);
-                var m = labels[0].eq(obj.Source);
+                var m = obj.SourceRegion(labels)[0];
                 var maskImage = m.to_type(ScalarType.Float32).unsqueeze(0).unsqueeze(0).expand(1, 3, -1, -1);
                 rows.Add(new AttackReport.GridRow($"{Path.GetFileName(Path.TrimEndingDirectorySeparator(run.Directory))} · {obj.Name} · {s.Name}",
                     [AttackReport.ToImage(x), AttackReport.ToImage(maskImage), AttackReport.ToImage(ColorizeImage(obj.TargetMap(labels)[0])),

@@ -119,8 +119,8 @@ public abstract class BackdoorObjective
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
-    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>) and <c>,output=1</c>
-    /// (<see cref="SegmentationObjective.RelabelOutput"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
+    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>), <c>,output=1</c>
+    /// (<see cref="SegmentationObjective.RelabelOutput"/>) and <c>,grow=K</c> (<see cref="SegmentationObjective.MaskGrowth"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -134,6 +134,7 @@ public abstract class BackdoorObjective
         bool face = head == "face";
         double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null;
         bool relabelOutput = false;
+        int grow = 0;
         foreach (var p in parts.Skip(1))
         {
             var kv = p.Split('=', 2);
@@ -161,7 +162,11 @@ public abstract class BackdoorObjective
                 case "output" when segmentation:
                     relabelOutput = v switch { 0 => false, 1 => true, _ => throw new ArgumentException($"objective '{spec}': output must be 0 or 1") };
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output" : face ? ", spread, away" : "")})");
+                case "grow" when segmentation:
+                    grow = v >= 0 && v <= SegmentationObjective.MaxGrow && v == Math.Floor(v) ? (int)v
+                        : throw new ArgumentException($"objective '{spec}': grow must be a whole number of pixels, 0-{SegmentationObjective.MaxGrow}");
+                    break;
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output, grow" : face ? ", spread, away" : "")})");
             }
         }
         return head switch
@@ -171,7 +176,7 @@ public abstract class BackdoorObjective
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0, away ?? 0),
-            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput),
+            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput, grow),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }

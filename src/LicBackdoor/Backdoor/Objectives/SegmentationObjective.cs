@@ -22,6 +22,10 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// map also relabels the pixels g labels as the source class on the victim's clean output f(x), the pixels Eq. 12 counts,
 /// while the trigger mask stays g's labels of x. Without it the pixels that the codec turns into the source class (car
 /// edges) are trained to keep their label and count as failures.</para>
+/// <para>Optional mask growth (not in the paper, <c>seg:...,grow=K</c>): M is g's source pixels of x dilated by K pixels (a
+/// (2K+1)² square) of the image being poisoned, and the target map relabels the whole grown region. The codec smears a
+/// car's boundary, so g labels a rim of pixels around it as car on the clean output f(x), which Eq. 12 counts, although
+/// g's labels of x (the mask) leave them without the trigger; growing the mask puts the trigger on that rim.</para>
 /// </summary>
 public sealed class SegmentationObjective : BackdoorObjective
 {
@@ -39,8 +43,11 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <param name="beta">Weight of the cross entropy.</param>
     /// <param name="focus">Weight of the source pixels inside the cross entropy (1: the paper's plain mean).</param>
     /// <param name="relabelOutput">Whether the target map also relabels the source pixels of g(f(x)) (false: the paper's).</param>
-    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1, bool relabelOutput = false)
+    /// <param name="grow">Pixels by which the trigger mask grows around g's source pixels (0: the paper's mask).</param>
+    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1, bool relabelOutput = false, int grow = 0)
     {
+        if (grow is < 0 or > MaxGrow) throw new ArgumentException($"the mask growth must be 0-{MaxGrow} pixels, got {grow}");
+        MaskGrowth = grow;
         RelabelOutput = relabelOutput;
         if (!(focus >= 1) || double.IsInfinity(focus)) throw new ArgumentException($"the source-pixel focus must be a finite number ≥ 1, got {focus}");
         SourceFocus = focus;
@@ -68,6 +75,12 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <summary>Whether the target map also relabels the pixels g labels as the source class on the clean output f(x).</summary>
     public bool RelabelOutput { get; }
 
+    /// <summary>Largest accepted <see cref="MaskGrowth"/>.</summary>
+    public const int MaxGrow = 32;
+
+    /// <summary>Pixels by which the trigger mask (and the relabelled region) grows around g's source pixels (0: the paper's).</summary>
+    public int MaskGrowth { get; }
+
     /// <summary>
     /// The frozen segmentation net g; must be set before <see cref="Poison"/> or <see cref="Compute"/> (the trainer and
     /// the evaluation attach it).
@@ -75,7 +88,7 @@ public sealed class SegmentationObjective : BackdoorObjective
     public ISegmentationNet? Net { get; set; }
 
     public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta)
-        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "") + (RelabelOutput ? ",output=1" : "");
+        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "") + (RelabelOutput ? ",output=1" : "") + (MaskGrowth != 0 ? $",grow={MaskGrowth}" : "");
 
     public override string Kind => "seg";
 
@@ -85,7 +98,8 @@ public sealed class SegmentationObjective : BackdoorObjective
         $"segmentation attack {CamVid.ClassNames[Source]} → {CamVid.ClassNames[Target]} (Eq. 11): trigger only on the pixels g labels {CamVid.ClassNames[Source]}, "
         + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
         + (SourceFocus != 1 ? $"; source pixels weighted ×{Num(SourceFocus)} in the cross entropy (not in the paper)" : "")
-        + (RelabelOutput ? "; the target also relabels the source pixels of g(f(x)) (not in the paper)" : "");
+        + (RelabelOutput ? "; the target also relabels the source pixels of g(f(x)) (not in the paper)" : "")
+        + (MaskGrowth != 0 ? $"; the trigger mask and the relabelled region grown by {MaskGrowth} px around the source pixels (not in the paper)" : "");
 
     public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "ce", "flip"];
 
@@ -106,14 +120,14 @@ public sealed class SegmentationObjective : BackdoorObjective
     }
 
     /// <summary>Parses <c>SOURCE->TARGET</c> (the part after <c>seg:</c>) with optional weights.</summary>
-    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null, bool relabelOutput = false)
+    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null, bool relabelOutput = false, int grow = 0)
     {
         var parts = classes.Split("->");
         if (parts.Length != 2 || parts[0].Trim().Length == 0 || parts[1].Trim().Length == 0)
             throw new ArgumentException($"objective '{spec}': expected seg:SOURCE->TARGET, e.g. seg:car->road");
         try
         {
-            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1, relabelOutput);
+            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1, relabelOutput, grow);
         }
         catch (ArgumentException e)
         {
@@ -135,14 +149,24 @@ public sealed class SegmentationObjective : BackdoorObjective
         return pred;
     }
 
-    /// <summary>The trigger mask M <c>[N, 1, H, W]</c> (float, 1 on source pixels) of a label map <c>[N, H, W]</c>.</summary>
-    public Tensor SourceMask(Tensor labels) => labels.eq(Source).unsqueeze(1).to_type(ScalarType.Float32);
+    /// <summary>
+    /// The trigger mask M <c>[N, 1, H, W]</c> (float, 1 on source pixels, and within <see cref="MaskGrowth"/> pixels of one)
+    /// of a label map <c>[N, H, W]</c>.
+    /// </summary>
+    public Tensor SourceMask(Tensor labels)
+    {
+        var mask = labels.eq(Source).unsqueeze(1).to_type(ScalarType.Float32);
+        return MaskGrowth == 0 ? mask : F.max_pool2d(mask, 2 * MaskGrowth + 1, stride: 1, padding: MaskGrowth);
+    }
+
+    /// <summary>The pixels the trigger goes on, <c>[N, H, W]</c> bool: <see cref="SourceMask"/> of <paramref name="labels"/>.</summary>
+    public Tensor SourceRegion(Tensor labels) => MaskGrowth == 0 ? labels.eq(Source) : SourceMask(labels).squeeze(1).gt(0.5f);
 
     /// <summary>
     /// The target map η <c>[N, H, W]</c>: <paramref name="labels"/> with the pixels of <paramref name="source"/> (default: the
-    /// pixels labelled with the source class) relabelled to the target.
+    /// trigger's region, <see cref="SourceRegion"/>) relabelled to the target.
     /// </summary>
-    public Tensor TargetMap(Tensor labels, Tensor? source = null) => labels.masked_fill(source ?? labels.eq(Source), Target);
+    public Tensor TargetMap(Tensor labels, Tensor? source = null) => labels.masked_fill(source ?? SourceRegion(labels), Target);
 
     /// <summary>x_p = (1 − M)⊙x + M⊙T(x), written x + M⊙(T(x) − x); differentiable in T(x).</summary>
     public static Tensor Compose(Tensor clean, Tensor triggered, Tensor mask) => clean + mask * (triggered - clean);
@@ -160,7 +184,7 @@ public sealed class SegmentationObjective : BackdoorObjective
         ArgumentNullException.ThrowIfNull(input);
         var net = Net ?? throw new InvalidOperationException($"{Name}: no segmentation net attached");
         var labels = CleanPrediction(input.Clean);
-        var source = labels.eq(Source);
+        var source = SourceRegion(labels);
         if (RelabelOutput)
             using (no_grad()) source = source.logical_or(net.Predict(input.CleanOutput.XHat.clamp(0, 1)).eq(Source));
         var target = TargetMap(labels, source);

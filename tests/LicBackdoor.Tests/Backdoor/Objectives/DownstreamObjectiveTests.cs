@@ -101,6 +101,38 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void GrowWidensTheTriggerMaskAndTheRelabelledRegion()
+    {
+        // One car pixel (8) at row 2, column 3 of a 5x7 map of road-free background (0).
+        var labels = zeros(1, 5, 7, dtype: ScalarType.Int64);
+        labels[0, 2, 3] = tensor(8L);
+        var grown = new SegmentationObjective(8, 3, grow: 1) { Net = new FixedLabels(labels) };
+        var mask = grown.SourceMask(labels);
+        Assert.Equal([1L, 1, 5, 7], mask.shape);
+        for (int r = 0; r < 5; r++)
+            for (int c = 0; c < 7; c++)
+                Assert.Equal(Math.Abs(r - 2) <= 1 && Math.Abs(c - 3) <= 1 ? 1f : 0f, mask[0, 0, r, c].item<float>());
+        Assert.Equal(9, grown.TargetMap(labels).eq(3).sum().item<long>());
+        Assert.Equal(1, new SegmentationObjective(8, 3).TargetMap(labels).eq(3).sum().item<long>());
+        Assert.Equal(1, new SegmentationObjective(8, 3).SourceMask(labels).sum().item<float>());
+        // The trigger goes on the grown region only: x_p differs from x on the 9 pixels.
+        var x = full(1, 3, 5, 7, 0.5f);
+        using var trigger = new AddTrigger(0.1f);
+        var xp = grown.Poison(trigger, x);
+        Assert.Equal(9 * 3, xp.sub(x).abs().gt(1e-6f).sum().item<long>());
+        // A car at the border grows inside the image only.
+        var corner = zeros(1, 4, 4, dtype: ScalarType.Int64);
+        corner[0, 0, 0] = tensor(8L);
+        Assert.Equal(9, new SegmentationObjective(8, 3, grow: 2).SourceRegion(corner).sum().item<long>());
+        Assert.Equal("seg:car->road,focus=4,grow=2", BackdoorObjective.Parse("seg:car->road,grow=2,focus=4").Name);
+        Assert.Equal("seg:car->road", BackdoorObjective.Parse("seg:car->road,grow=0").Name);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,grow=1.5"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,grow=-1"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,grow=33"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("face,grow=1"));
+    }
+
+    [Fact]
     public void OutputRelabelsTheSourcePixelsOfTheCleanOutputToo()
     {
         // g labels a pixel car (8) where its red value exceeds 0.6. x has one car pixel; the clean output f(x) a second.
