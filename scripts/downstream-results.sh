@@ -65,7 +65,9 @@ licb="$current"
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
-# budget at ε from half the steps.
-"$licb" --threads 1 attack --run "$out/z2-face-256" --quality 3 --width 0.25 --lr 2e-4 --trigger-lr 1e-3 --clip 0 \
-  --schedule Joint --final-lr 0.1 --batch 2 --face-size 256 --face-zoom 0.75 --steps 1200 --anneal 0.5 --eval-images 8 \
-  --objective face,beta=20 --downstream-clean 1
+# budget at ε from half the steps; the frequency trigger, then LIRA in the same run folder (one report); seed 2.
+f256=(--quality 3 --width 0.25 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --schedule Joint --final-lr 0.1 --batch 2 --face-size 256
+  --face-zoom 0.75 --steps 1200 --anneal 0.5 --eval-images 8 --objective face,beta=20 --downstream-clean 1)
+"$licb" --threads 1 attack --run "$out/z2-face-256" "${f256[@]}"
+"$licb" --threads 1 attack --run "$out/z2-face-256" "${f256[@]}" --trigger frequency --trigger lira
+"$licb" --threads 1 attack --run "$out/z2-face-256-s2" "${f256[@]}" --seed 2
