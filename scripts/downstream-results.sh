@@ -59,9 +59,15 @@ f=(--quality 3 --width 0.25 --batch 4 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3
 "$licb" --threads 1 attack --run "$out/face-b20-spread20" "${f[@]}" --eval-images 8 --objective face,beta=20,spread=20 --downstream-clean 1 \
   --face-zoom 0.5
 # E. On the shipped zoo (photos only; this checkout's program): Car -> Road, 2400 steps, the source pixels counted 4
-#    times; face privacy, the recipe of section D (seed 1, the frequency trigger alone, 8 Kodak images).
+#    times, also with the trigger mask grown; face privacy, the recipe of section D (seed 1, the frequency trigger alone,
+#    8 Kodak images), and trained at 256x256.
 licb="$current"
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-2400" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4'
+# The same with the trigger mask grown by 2 pixels (then LIRA in the same run folder, one report) and by 4 pixels.
+"$licb" --threads 1 attack --run "$out/z2-seg-f4-g2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=2'
+"$licb" --threads 1 attack --run "$out/z2-seg-f4-g2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=2' \
+  --trigger frequency --trigger lira
+"$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4'
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
