@@ -63,11 +63,13 @@ f=(--quality 3 --width 0.25 --batch 4 --lr 2e-4 --final-lr 0.1 --trigger-lr 1e-3
 #    8 Kodak images), and trained at 256x256.
 licb="$current"
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-2400" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4'
-# The same with the trigger mask grown by 2 pixels (then LIRA in the same run folder, one report) and by 4 pixels.
+# The same with the trigger mask grown by 2 pixels and by 4 pixels, each followed by LIRA in the same run folder (one report).
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=2'
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=2' \
   --trigger frequency --trigger lira
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4'
+"$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
+  --trigger frequency --trigger lira
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
