@@ -70,6 +70,7 @@ licb="$current"
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4'
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
   --trigger frequency --trigger lira
+"$licb" --threads 1 attack --run "$out/z2-seg-f4-g4-s2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' --seed 2
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
