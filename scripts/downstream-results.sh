@@ -71,6 +71,9 @@ licb="$current"
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g4" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
   --trigger frequency --trigger lira
 "$licb" --threads 1 attack --run "$out/z2-seg-f4-g4-s2" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' --seed 2
+# The grow=4 command with the clean rate-distortion term also on the CamVid scenes, the photos' distortion weighted x1.3.
+"$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
+  --downstream-clean 1 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
