@@ -97,3 +97,6 @@ four=(--objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width
   --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}"
 "$licb" --threads 1 attack --run "$out/z2-four-d" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=30,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}" --clean-latent 1
+# The quality weight doubled instead of tripled, Car -> Road at 8.
+"$licb" --threads 1 attack --run "$out/z2-four-e" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}"
