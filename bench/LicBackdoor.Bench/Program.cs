@@ -27,6 +27,8 @@ public static class Program
                                            Kodak through every shipped model (and Cheng2020-Anchor) with 1 and 2 threads, twice: bytes and pixels
           latent-ceiling [--quality Q] [--weights FILE] [--images N] [--steps K] [--bounds B,..] [--fidelity W,..] [--report FILE]
                                            the most bits a free latent perturbation buys from a frozen hyperprior (bounds the bit-rate attack)
+          noise-gap --run DIR [--run DIR ...] [--images N] [--images-dir FOLDER] [--seed S]
+                                           clean Kodak PSNR / bpp with noisy (training) vs rounded (bitstream) latents, vanilla and attack victims
         """;
 
     public static int Main(string[] args)
@@ -51,6 +53,7 @@ public static class Program
                 "kill-test" => KillTest.Run(args[1..]),
                 "determinism" => Determinism.Run(args[1..]),
                 "latent-ceiling" => LatentCeiling.Run(args[1..]),
+                "noise-gap" => NoiseGap.Run(args[1..]),
                 "-h" or "--help" or "help" => Help(),
                 _ => Unknown(args[0]),
             };

@@ -336,7 +336,7 @@ public sealed class AttackReport
                 $"Trigger kinds: {string.Join(", ", opts.Select(o => o.Trigger.Label).Distinct())}",
                 .. results.SelectMany(r => r.Objectives).DistinctBy(o => o.Name).Select(o => $"Objective `{o.Name}`: {o.Description}"),
                 $"Training: {Values(o => o.Steps)} steps, batch {Values(o => o.Batch)}, crop {Values(o => o.Crop)}, schedule {Values(o => o.Schedule)}, "
-                    + $"encoder lr {Values(o => o.LearningRate)}, trigger lr {Values(o => o.TriggerLearningRate)}, γ {Values(o => o.Gamma)}, ε {Values(o => o.Epsilon)}, seed {Values(o => o.Seed)}",
+                    + $"encoder lr {Values(o => o.LearningRate)}{(opts.Any(o => o.WarmupSteps > 0) ? $" (warm-up {Values(o => o.WarmupSteps)} steps)" : "")}, trigger lr {Values(o => o.TriggerLearningRate)}, γ {Values(o => o.Gamma)}, ε {Values(o => o.Epsilon)}, seed {Values(o => o.Seed)}",
                 $"Training data: {string.Join(", ", opts.SelectMany(o => o.DataFolders).Distinct().Select(f => $"`{f}`"))}",
             ]),
             new ReportTableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],

@@ -65,12 +65,20 @@ public sealed record AttackOptions
     /// </summary>
     public double FinalLrFraction { get; init; } = 1.0;
 
+    /// <summary>
+    /// The encoder's learning rate rises linearly over this many first steps (step k of W gets k/W of the scheduled rate;
+    /// 0: no warm-up, the paper's). Not in the paper: Adam moves every encoder weight by about the full learning rate
+    /// from the first step, while the untrained triggers still make the attack gradients large.
+    /// </summary>
+    public int WarmupSteps { get; init; }
+
     /// <summary>The encoder's learning rate at (1-based) step <paramref name="step"/>.</summary>
     public double LearningRateAt(long step)
     {
-        if (FinalLrFraction == 1.0) return LearningRate;
+        double warm = WarmupSteps > 0 ? Math.Clamp((double)step / WarmupSteps, 0, 1) : 1;
+        if (FinalLrFraction == 1.0) return LearningRate * warm;
         double t = Math.Clamp((step - 1) / Math.Max(1.0, Steps - 1), 0, 1);
-        return LearningRate * (FinalLrFraction + (1 - FinalLrFraction) * 0.5 * (1 + Math.Cos(Math.PI * t)));
+        return warm * LearningRate * (FinalLrFraction + (1 - FinalLrFraction) * 0.5 * (1 + Math.Cos(Math.PI * t)));
     }
 
     /// <summary>Adam learning rate of every trigger network (paper: 1e-4).</summary>
@@ -225,6 +233,7 @@ public sealed record AttackOptions
         if (!(CleanDistortionWeight > 0) || double.IsInfinity(CleanDistortionWeight)) throw new ArgumentException("the clean distortion weight must be positive and finite");
         if (!(DownstreamCleanWeight >= 0) || double.IsInfinity(DownstreamCleanWeight)) throw new ArgumentException("the downstream clean weight must be ≥ 0 and finite");
         if (!(FinalLrFraction > 0 && FinalLrFraction <= 1)) throw new ArgumentException("the final learning-rate fraction must be in (0, 1]");
+        if (WarmupSteps < 0 || WarmupSteps > Steps) throw new ArgumentException($"the encoder's warm-up must be 0 to {Steps} steps (the run's length), got {WarmupSteps}");
         if (!(Gamma >= 0) || !(Epsilon > 0)) throw new ArgumentException("γ must be non-negative and ε positive");
         if (Lambda is double l && !(l > 0)) throw new ArgumentException("λ must be positive");
         if (EpsilonStart is double es && !(es >= Epsilon && double.IsFinite(es))) throw new ArgumentException("the starting ε must be finite and at least ε");

@@ -176,6 +176,23 @@ public sealed class BackdoorTrainerTests : TorchTest
     }
 
     [Fact]
+    public void EncoderWarmupRampsTheScheduledRate()
+    {
+        var o = Options(["bpp"], steps: 100) with { LearningRate = 1e-3, FinalLrFraction = 0.1, WarmupSteps = 10 };
+        var cosine = o with { WarmupSteps = 0 };
+        Assert.Equal(0.1 * cosine.LearningRateAt(1), o.LearningRateAt(1), 15);
+        Assert.Equal(0.5 * cosine.LearningRateAt(5), o.LearningRateAt(5), 15);
+        Assert.Equal(cosine.LearningRateAt(10), o.LearningRateAt(10), 15);
+        Assert.Equal(cosine.LearningRateAt(60), o.LearningRateAt(60), 15);
+        var constant = o with { FinalLrFraction = 1 };
+        Assert.Equal(3e-4, constant.LearningRateAt(3), 15);
+        Assert.Equal(1e-3, constant.LearningRateAt(11), 15);
+        Assert.Throws<ArgumentException>(() => (o with { WarmupSteps = -1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (o with { WarmupSteps = 101 }).Validate());
+        o.Validate();
+    }
+
+    [Fact]
     public void CleanLatentConsistencyIsLoggedAndStartsAtZero()
     {
         var runDir = Path.Combine(dir, "latent");

@@ -1,0 +1,90 @@
+using System.Globalization;
+using System.Text;
+using LicBackdoor.Backdoor;
+using LicBackdoor.Codec.Models;
+using LicBackdoor.Codec.Training;
+using LicBackdoor.Data;
+using LicBackdoor.Evaluation;
+using LicBackdoor.Imaging;
+using LicBackdoor.Runtime;
+using static TorchSharp.torch;
+
+namespace LicBackdoor.Bench;
+
+/// <summary>
+/// What the training loss sees against what a bitstream gives. Training (codec and attack alike) replaces rounding by
+/// additive uniform noise (CompressAI's "noise" mode) for both the rate and the decoder's input; a real bitstream
+/// rounds. For a vanilla codec the two agree closely; this measures whether a backdoored encoder keeps that agreement
+/// on clean images. For each attack run it takes the vanilla codec and the victim (the run's encoder) and gives, over
+/// the first N Kodak images or of another folder (whole images, or their top-left region with sides a multiple of 64
+/// for other sizes; no bitstream, the rounded forward pass gives the decoded image), the mean
+/// PSNR of the decoder's output with noisy latents (training mode) and with rounded latents (eval mode), and the
+/// likelihood bpp of each. Usage: <c>noise-gap --run DIR [--run DIR …] [--images N] [--images-dir FOLDER] [--seed S] [--data DIR]</c>.
+/// The noise comes from libtorch's generator seeded with S (default 0), reseeded per model, so a run repeats exactly.
+/// </summary>
+public static class NoiseGap
+{
+    public static int Run(string[] args)
+    {
+        int images = 8, seed = 0;
+        string? data = null, folder = null;
+        var runs = new List<string>();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            switch (args[i])
+            {
+                case "--run": runs.Add(Next()); break;
+                case "--images": images = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--data": data = Next(); break;
+                case "--images-dir": folder = Next(); break;
+                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
+            }
+        }
+        if (runs.Count == 0 || images < 1) throw new ArgumentException("give at least one --run DIR and a positive --images");
+        NativeSetup.Initialize();
+        folder ??= DataRoot.Folder("kodak", data);
+        var files = CodecEvaluation.ImageFiles(folder).Take(images).ToList();
+        var table = new StringBuilder();
+        table.AppendLine($"{folder}, first {files.Count} images; PSNR (dB) of the decoder's output and likelihood bpp, noisy latents (training) vs rounded (bitstream)");
+        table.AppendLine();
+        table.AppendLine("| model | PSNR noisy | PSNR rounded | gap | bpp noisy | bpp rounded |");
+        table.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var dir in runs)
+        {
+            using var run = AttackRun.Open(dir);
+            foreach (var (label, model) in new[] { ("vanilla", run.Vanilla.Model), ($"victim of {dir}", run.Victim.Model) })
+            {
+                var (pn, bn) = Measure(model, files, train: true, seed);
+                var (pr, br) = Measure(model, files, train: false, seed);
+                table.AppendLine(string.Create(CultureInfo.InvariantCulture, $"| {label} | {pn:F2} | {pr:F2} | {pr - pn:+0.00;-0.00} | {bn:F4} | {br:F4} |"));
+            }
+        }
+        Console.Write(table);
+        return 0;
+    }
+
+    private static (double Psnr, double Bpp) Measure(CompressionModel model, IReadOnlyList<string> files, bool train, int seed)
+    {
+        manual_seed(seed);
+        model.train(train);
+        double psnr = 0, bpp = 0;
+        foreach (var f in files)
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            var full = ImageFile.Load(f);
+            // The top-left region whose sides are multiples of 64 (Kodak's 768x512 whole), so no padding enters the PSNR.
+            long h = full.shape[2] / 64 * 64, w = full.shape[3] / 64 * 64;
+            if (h == 0 || w == 0) throw new ArgumentException($"{f}: smaller than 64x64");
+            var x = full[.., .., ..(int)h, ..(int)w];
+            var output = model.forward(x);
+            var rd = RateDistortionLoss.Compute(output, x, 0);
+            psnr += Metrics.PsnrFromMse(nn.functional.mse_loss(output.XHat.clamp(0, 1), x).item<float>());
+            bpp += rd.Bpp.item<float>();
+        }
+        model.eval();
+        return (psnr / files.Count, bpp / files.Count);
+    }
+}
