@@ -100,3 +100,18 @@ four=(--objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width
 # The quality weight doubled instead of tripled, Car -> Road at 8.
 "$licb" --threads 1 attack --run "$out/z2-four-e" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}"
+# F. Where the four-trigger runs' clean loss comes from: clean Kodak and training photos with noisy vs rounded latents
+#    (bench noise-gap), and short probes of z2-four-e's command at a constant learning rate, without evaluation.
+bench=(dotnet run -c Release --project bench/LicBackdoor.Bench --)
+"${bench[@]}" noise-gap --images 6 --run "$out/z2-four-e/frequency-q3" --run "$out/z2-seg-g4-dc1/frequency-q3"
+"${bench[@]}" noise-gap --images 8 --images-dir "$photos" --run "$out/z2-four-e/frequency-q3" --run "$out/z2-four-a/frequency-q3"
+probe=(--quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 --objective 'seg:car->road,beta=8,focus=4,grow=4'
+  --objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width 0.25 --batch 4 --crop 64 --final-lr 1
+  --trigger-lr 1e-3 --clip 0 --schedule Joint --epsilon-start 0.05 --clean-distortion 1.3 --downstream-clean 1 --no-eval)
+"$licb" --threads 1 attack --run "$out/probe-lr0" "${probe[@]}" --lr 1e-12 --steps 10 --anneal 0.5
+"$licb" --threads 1 attack --run "$out/probe-lr2e-5" "${probe[@]}" --lr 2e-5 --steps 30 --anneal 0.5
+"$licb" --threads 1 attack --run "$out/probe-30" "${probe[@]}" --lr 2e-4 --steps 30 --anneal 0.5
+"$licb" --threads 1 attack --run "$out/probe-30-w30" "${probe[@]}" --lr 2e-4 --steps 30 --anneal 0.5 --warmup 30
+"$licb" --threads 1 attack --run "$out/probe-300" "${probe[@]}" --lr 2e-4 --steps 300 --anneal 1
+"$licb" --threads 1 attack --run "$out/probe-300-w300" "${probe[@]}" --lr 2e-4 --steps 300 --anneal 1 --warmup 300
+for p in lr0 lr2e-5 30 30-w30 300 300-w300; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
