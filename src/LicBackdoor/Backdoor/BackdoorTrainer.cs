@@ -67,8 +67,8 @@ public sealed record AttackOptions
 
     /// <summary>
     /// The encoder's learning rate rises linearly over this many first steps (step k of W gets k/W of the scheduled rate;
-    /// 0: no warm-up, the paper's). Not in the paper: Adam moves every encoder weight by about the full learning rate
-    /// from the first step, while the untrained triggers still make the attack gradients large.
+    /// 0: no warm-up, the paper's). Not in the paper. On the four-trigger recipe it changed little: 300 steps with a
+    /// 300-step warm-up cost clean Kodak images 3.35 dB against 3.71 without (docs/RESULTS.md).
     /// </summary>
     public int WarmupSteps { get; init; }
 
