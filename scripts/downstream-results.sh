@@ -87,9 +87,10 @@ f256=(--quality 3 --width 0.25 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --schedule J
 # beta=3 the bit-rate trigger did not take off in 800 steps), Car -> Road with the mask grown by 4 pixels, Tree -> Building,
 # clean terms on the photos (distortion x1.3) and on the CamVid scenes.
 # Tree -> Building is the last objective of every run below, so it leads their shared options (objective order matters).
-four=(--objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width 0.25 --batch 4 --crop 64 --lr 2e-4
-  --final-lr 0.05 --trigger-lr 1e-3 --clip 0 --schedule Joint --epsilon-start 0.05 --steps 2400 --anneal 0.5
-  --clean-distortion 1.3 --downstream-clean 1 --eval-images 24)
+# four4 holds what the runs and the section-F probes share; four adds the runs' schedule and evaluation.
+four4=(--objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width 0.25 --batch 4 --crop 64 --trigger-lr 1e-3
+  --clip 0 --schedule Joint --epsilon-start 0.05 --clean-distortion 1.3 --downstream-clean 1)
+four=("${four4[@]}" --lr 2e-4 --final-lr 0.05 --steps 2400 --anneal 0.5 --eval-images 24)
 "$licb" --threads 1 attack --run "$out/z2-four-a" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=10,floor=8 \
   --objective 'seg:car->road,beta=5,focus=4,grow=4' "${four[@]}"
 # The same with the quality weight tripled and Car -> Road's raised to 8; then also with the clean-latent term (weight 1).
@@ -106,8 +107,7 @@ bench=(dotnet run -c Release --project bench/LicBackdoor.Bench --)
 "${bench[@]}" noise-gap --images 6 --run "$out/z2-four-e/frequency-q3" --run "$out/z2-seg-g4-dc1/frequency-q3"
 "${bench[@]}" noise-gap --images 8 --images-dir "$photos" --run "$out/z2-four-e/frequency-q3" --run "$out/z2-four-a/frequency-q3"
 probe=(--quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 --objective 'seg:car->road,beta=8,focus=4,grow=4'
-  --objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width 0.25 --batch 4 --crop 64 --final-lr 1
-  --trigger-lr 1e-3 --clip 0 --schedule Joint --epsilon-start 0.05 --clean-distortion 1.3 --downstream-clean 1 --no-eval)
+  "${four4[@]}" --final-lr 1 --no-eval)
 "$licb" --threads 1 attack --run "$out/probe-lr0" "${probe[@]}" --lr 1e-12 --steps 10 --anneal 0.5
 "$licb" --threads 1 attack --run "$out/probe-lr2e-5" "${probe[@]}" --lr 2e-5 --steps 30 --anneal 0.5
 "$licb" --threads 1 attack --run "$out/probe-30" "${probe[@]}" --lr 2e-4 --steps 30 --anneal 0.5
