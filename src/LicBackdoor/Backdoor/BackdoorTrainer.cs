@@ -522,13 +522,22 @@ public sealed class BackdoorTrainer : IDisposable
         }
         // The clean outputs of the downstream batches are references for the objectives (g(f(x)) of Eq. 13, D(x) of a
         // dynamic loss), detached; with a downstream clean weight they also carry their own rate-distortion term.
+        // An objective with a term on its clean output (NeedsLiveCleanOutput) also gets that output with its gradient.
         var cleans = new Dictionary<ObjectiveData, (CodecOutput Output, RdTerms Rd)> { [ObjectiveData.Main] = (cleanOut, cleanRd) };
+        var live = new Dictionary<ObjectiveData, CodecOutput> { [ObjectiveData.Main] = cleanOut };
         foreach (var kind in extraData.Keys)
         {
             bool train = options.DownstreamCleanWeight > 0;
-            using var gradMode = enable_grad(train);
+            bool needsLive = objectives.Any(ob => ob.Data == kind && ob.NeedsLiveCleanOutput);
+            using var gradMode = enable_grad(train || needsLive);
             var o = model.forward(batches[kind]);
+            if (needsLive) live[kind] = o;
             var rd = RateDistortionLoss.Compute(o, batches[kind], lambda);
+            if (!train && needsLive)
+            {
+                o = o.Detach();
+                rd = rd.Detach();
+            }
             if (train)
             {
                 loss = loss + rd.Loss * options.DownstreamCleanWeight;
@@ -545,7 +554,8 @@ public sealed class BackdoorTrainer : IDisposable
         for (int i = 0; i < objectives.Count; i++)
         {
             var (co, crd) = cleans[objectives[i].Data];
-            var input = new ObjectiveInput(xs[i], co, crd, poisoned[i], model.forward(poisoned[i]), lambda);
+            var input = new ObjectiveInput(xs[i], co, crd, poisoned[i], model.forward(poisoned[i]), lambda,
+                objectives[i].NeedsLiveCleanOutput ? live[objectives[i].Data] : null);
             logged[i] = objectives[i].Compute(input);
             attacks[i] = logged[i].Attack;
             loss = loss + attacks[i];

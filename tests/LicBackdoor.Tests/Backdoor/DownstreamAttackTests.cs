@@ -110,6 +110,39 @@ public sealed class DownstreamAttackTests(TinyDownstreamData data) : TorchTest, 
     }
 
     [Fact]
+    public void SegmentationHoldTrainsTheEncoderOnTheCleanScenes()
+    {
+        // The source class is the one the (random) test ENet gives most pixels of a training scene, so the hold term has
+        // pixels to count. Step 1 sees the same batches, encoder and trigger with and without the term, so the losses
+        // differ by exactly β·H·hold_ce; the term has no trigger in it, so step 2's clean
+        // bit rate differs only through the encoder's update.
+        int source;
+        using (var net = SegmentationNets.Load(data.SegWeights, 16))
+        using (var scope = NewDisposeScope())
+        {
+            var scene = ImageFile.Load(Directory.GetFiles(Path.Combine(data.DataRoot, "camvid", "train"))[0]);
+            source = (int)net.Predict(scene).flatten().bincount(null, 12).argmax().item<long>();
+        }
+        string spec = $"seg:{source}->{(source + 1) % CamVid.ScoredClasses}";
+        List<AttackStep> Steps(double hold)
+        {
+            var runDir = Path.Combine(data.Root, $"hold-{hold}");
+            var steps = new List<AttackStep>();
+            using (var t = BackdoorTrainer.Start(data.Options([hold > 0 ? $"{spec},hold={hold}" : spec], steps: 2), runDir)) Assert.True(t.Run(steps.Add));
+            return steps;
+        }
+        var off = Steps(0);
+        var on = Steps(2);
+        var name = BackdoorObjective.Parse($"{spec},hold=2").Name;
+        double holdCe = on[0][$"{name}.hold_ce"];
+        Assert.True(holdCe > 1e-3, $"the hold term is too small to test: {holdCe}");
+        Assert.Equal(SegmentationObjective.PaperBeta * 2 * holdCe, on[0].Loss - off[0].Loss, 1e-4 * on[0].Loss);
+        Assert.Equal(off[0][$"{BackdoorObjective.Parse(spec).Name}.ce"], on[0][$"{name}.ce"], 6);
+        Assert.NotEqual(off[1]["bpp"], on[1]["bpp"]);
+        Assert.Contains($"{name}.hold_ce", File.ReadLines(Path.Combine(data.Root, "hold-2", BackdoorTrainer.LogFile)).First());
+    }
+
+    [Fact]
     public void DownstreamCleanWeightAddsTheFaceBatchsOwnRateDistortionTerm()
     {
         // Step 1 sees the same batches, encoder and trigger at either weight, so the losses differ by exactly

@@ -16,7 +16,9 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <param name="Poisoned">x_p (from <see cref="BackdoorObjective.Poison"/>).</param>
 /// <param name="PoisonedOutput">f(x_p).</param>
 /// <param name="Lambda">λ of the victim's quality.</param>
-public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTerms CleanRd, Tensor Poisoned, CodecOutput PoisonedOutput, double Lambda)
+/// <param name="LiveCleanOutput">f(x) with its gradient to the encoder, for objectives with <see cref="BackdoorObjective.NeedsLiveCleanOutput"/>
+/// (null: <paramref name="CleanOutput"/> may be a detached reference, and a term on it is a constant).</param>
+public sealed record ObjectiveInput(Tensor Clean, CodecOutput CleanOutput, RdTerms CleanRd, Tensor Poisoned, CodecOutput PoisonedOutput, double Lambda, CodecOutput? LiveCleanOutput = null)
 {
     /// <summary>R(x): bits per pixel of the clean batch (likelihoods of y and z).</summary>
     public Tensor CleanRate => CleanRd.Bpp;
@@ -109,6 +111,12 @@ public abstract class BackdoorObjective
     /// <summary>The poisoned batch x_p for a clean batch (default: T(x) on the whole image).</summary>
     public virtual Tensor Poison(ITrigger trigger, Tensor clean) => trigger.forward(clean);
 
+    /// <summary>
+    /// Whether <see cref="Compute"/> puts a term on the clean output f(x) that should train the encoder (the trainer then
+    /// runs the codec on this objective's clean batch with gradients and passes <see cref="ObjectiveInput.LiveCleanOutput"/>).
+    /// </summary>
+    public virtual bool NeedsLiveCleanOutput => false;
+
     /// <summary>The attack terms for one batch.</summary>
     public abstract ObjectiveTerms Compute(ObjectiveInput input);
 
@@ -120,7 +128,7 @@ public abstract class BackdoorObjective
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
     /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>), <c>,output=1</c>
-    /// (<see cref="SegmentationObjective.RelabelOutput"/>) and <c>,grow=K</c> (<see cref="SegmentationObjective.MaskGrowth"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
+    /// (<see cref="SegmentationObjective.RelabelOutput"/>), <c>,grow=K</c> (<see cref="SegmentationObjective.MaskGrowth"/>) and <c>,hold=H</c> (<see cref="SegmentationObjective.Hold"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
     public static BackdoorObjective Parse(string spec)
@@ -133,6 +141,7 @@ public abstract class BackdoorObjective
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
         bool face = head == "face";
         double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null;
+        double? hold = null;
         bool relabelOutput = false;
         int grow = 0;
         foreach (var p in parts.Skip(1))
@@ -162,11 +171,14 @@ public abstract class BackdoorObjective
                 case "output" when segmentation:
                     relabelOutput = v switch { 0 => false, 1 => true, _ => throw new ArgumentException($"objective '{spec}': output must be 0 or 1") };
                     break;
+                case "hold" when segmentation:
+                    hold = v >= 0 ? v : throw new ArgumentException($"objective '{spec}': hold must be ≥ 0");
+                    break;
                 case "grow" when segmentation:
                     grow = v >= 0 && v <= SegmentationObjective.MaxGrow && v == Math.Floor(v) ? (int)v
                         : throw new ArgumentException($"objective '{spec}': grow must be a whole number of pixels, 0-{SegmentationObjective.MaxGrow}");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output, grow" : face ? ", spread, away" : "")})");
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output, grow, hold" : face ? ", spread, away" : "")})");
             }
         }
         return head switch
@@ -176,7 +188,7 @@ public abstract class BackdoorObjective
             "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0, away ?? 0),
-            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput, grow),
+            _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput, grow, hold ?? 0),
             _ => throw new ArgumentException($"unknown objective '{spec}' (bpp, bpp:static, psnr, psnr:static, seg:SOURCE->TARGET, face)"),
         };
     }

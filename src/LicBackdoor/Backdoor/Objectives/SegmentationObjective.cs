@@ -26,6 +26,11 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// (2K+1)² square) of the image being poisoned, and the target map relabels the whole grown region. The codec smears a
 /// car's boundary, so g labels a rim of pixels around it as car on the clean output f(x), which Eq. 12 counts, although
 /// g's labels of x (the mask) leave them without the trigger; growing the mask puts the trigger on that rim.</para>
+/// <para>Optional hold term (not in the paper, <c>seg:...,hold=H</c>): adds <c>H·β·CE_K(g(x), g(f(x)))</c> on the clean
+/// output, counted on the trigger's region only and weighted like the poisoned term (the focus K, averaged over all
+/// pixels): the source pixels of an untriggered scene keep g's labels of x. Eq. 11 asks only the triggered scene to
+/// change; without a term saying what the same scene without the trigger should give, the first steps, before the
+/// trigger separates the two, move every car towards the target class and cost clean images PSNR everywhere.</para>
 /// </summary>
 public sealed class SegmentationObjective : BackdoorObjective
 {
@@ -44,8 +49,12 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <param name="focus">Weight of the source pixels inside the cross entropy (1: the paper's plain mean).</param>
     /// <param name="relabelOutput">Whether the target map also relabels the source pixels of g(f(x)) (false: the paper's).</param>
     /// <param name="grow">Pixels by which the trigger mask grows around g's source pixels (0: the paper's mask).</param>
-    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1, bool relabelOutput = false, int grow = 0)
+    /// <param name="hold">Weight H of the clean-output term, relative to β (0: off, the paper's loss).</param>
+    public SegmentationObjective(int source, int target, double alpha = PaperAlpha, double beta = PaperBeta, double focus = 1, bool relabelOutput = false, int grow = 0, double hold = 0)
     {
+        if (!(hold >= 0) || double.IsInfinity(hold)) throw new ArgumentException($"the hold weight must be a finite number ≥ 0, got {hold}");
+        Hold = hold;
+        TermNames = hold > 0 ? ["bpp_p", "ce", "flip", "hold_ce"] : ["bpp_p", "ce", "flip"];
         if (grow is < 0 or > MaxGrow) throw new ArgumentException($"the mask growth must be 0-{MaxGrow} pixels, got {grow}");
         MaskGrowth = grow;
         RelabelOutput = relabelOutput;
@@ -75,6 +84,11 @@ public sealed class SegmentationObjective : BackdoorObjective
     /// <summary>Whether the target map also relabels the pixels g labels as the source class on the clean output f(x).</summary>
     public bool RelabelOutput { get; }
 
+    /// <summary>Weight H (relative to β) of the term keeping g's labels of x on the trigger region of the clean output (0: off).</summary>
+    public double Hold { get; }
+
+    public override bool NeedsLiveCleanOutput => Hold > 0;
+
     /// <summary>Largest accepted <see cref="MaskGrowth"/>.</summary>
     public const int MaxGrow = 32;
 
@@ -88,7 +102,7 @@ public sealed class SegmentationObjective : BackdoorObjective
     public ISegmentationNet? Net { get; set; }
 
     public override string Name => $"seg:{ClassToken(Source)}->{ClassToken(Target)}" + WeightSuffix(AlphaWeight, PaperAlpha, BetaWeight, PaperBeta)
-        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "") + (RelabelOutput ? ",output=1" : "") + (MaskGrowth != 0 ? $",grow={MaskGrowth}" : "");
+        + (SourceFocus != 1 ? $",focus={Num(SourceFocus)}" : "") + (RelabelOutput ? ",output=1" : "") + (MaskGrowth != 0 ? $",grow={MaskGrowth}" : "") + (Hold != 0 ? $",hold={Num(Hold)}" : "");
 
     public override string Kind => "seg";
 
@@ -99,9 +113,10 @@ public sealed class SegmentationObjective : BackdoorObjective
         + $"α·L(x_p) + β·CE(target, g(f(x_p))), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}"
         + (SourceFocus != 1 ? $"; source pixels weighted ×{Num(SourceFocus)} in the cross entropy (not in the paper)" : "")
         + (RelabelOutput ? "; the target also relabels the source pixels of g(f(x)) (not in the paper)" : "")
-        + (MaskGrowth != 0 ? $"; the trigger mask and the relabelled region grown by {MaskGrowth} px around the source pixels (not in the paper)" : "");
+        + (MaskGrowth != 0 ? $"; the trigger mask and the relabelled region grown by {MaskGrowth} px around the source pixels (not in the paper)" : "")
+        + (Hold != 0 ? $"; plus {Num(Hold)}·β·CE of g's labels of x on the trigger region of the clean output f(x) (not in the paper)" : "");
 
-    public override IReadOnlyList<string> TermNames { get; } = ["bpp_p", "ce", "flip"];
+    public override IReadOnlyList<string> TermNames { get; }
 
     /// <summary>The lower-case name of a CamVid class as objective names spell it (<c>car</c>, <c>road</c>, <c>signsymbol</c>).</summary>
     public static string ClassToken(int c) => CamVid.ClassNames[c].ToLowerInvariant();
@@ -120,14 +135,14 @@ public sealed class SegmentationObjective : BackdoorObjective
     }
 
     /// <summary>Parses <c>SOURCE->TARGET</c> (the part after <c>seg:</c>) with optional weights.</summary>
-    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null, bool relabelOutput = false, int grow = 0)
+    internal static SegmentationObjective FromSpec(string spec, string classes, double? alpha, double? beta, double? focus = null, bool relabelOutput = false, int grow = 0, double hold = 0)
     {
         var parts = classes.Split("->");
         if (parts.Length != 2 || parts[0].Trim().Length == 0 || parts[1].Trim().Length == 0)
             throw new ArgumentException($"objective '{spec}': expected seg:SOURCE->TARGET, e.g. seg:car->road");
         try
         {
-            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1, relabelOutput, grow);
+            return new SegmentationObjective(ParseClass(parts[0]), ParseClass(parts[1]), alpha ?? PaperAlpha, beta ?? PaperBeta, focus ?? 1, relabelOutput, grow, hold);
         }
         catch (ArgumentException e)
         {
@@ -194,6 +209,12 @@ public sealed class SegmentationObjective : BackdoorObjective
         var ce = SourceFocus == 1
             ? F.cross_entropy(logits, target)
             : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (source.to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();
+        Tensor? holdCe = null;
+        if (Hold > 0)
+        {
+            var cleanLogits = net.Logits((input.LiveCleanOutput ?? input.CleanOutput).XHat.clamp(0, 1));
+            holdCe = (F.cross_entropy(cleanLogits, labels, reduction: nn.Reduction.None) * source.to_type(ScalarType.Float32)).mean() * SourceFocus;
+        }
         Tensor flip;
         using (no_grad())
         {
@@ -201,7 +222,8 @@ public sealed class SegmentationObjective : BackdoorObjective
             flip = hits / source.sum().to_type(ScalarType.Float32).clamp_min(1);
         }
         var attack = fidelity * AlphaWeight + ce * BetaWeight;
-        return new ObjectiveTerms(attack, [("bpp_p", rate), ("ce", ce), ("flip", flip)]);
+        if (holdCe is null) return new ObjectiveTerms(attack, [("bpp_p", rate), ("ce", ce), ("flip", flip)]);
+        return new ObjectiveTerms(attack + holdCe * (BetaWeight * Hold), [("bpp_p", rate), ("ce", ce), ("flip", flip), ("hold_ce", holdCe)]);
     }
 
     /// <summary>

@@ -156,6 +156,42 @@ public sealed class DownstreamObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void HoldAddsTheCrossEntropyOfTheCleanOutputsSourcePixelsAgainstTheCleanLabels()
+    {
+        // g labels a pixel car (8) where its red value exceeds 0.6; x has one car pixel of six. A clean output that keeps
+        // the car costs log(e + 11) − 1 there, one that loses it log(e + 11); hold counts only that pixel, ×focus, over 6.
+        var red = tensor(new float[] { 0.7f, 0.5f, 0.5f, 0.5f, 0.5f, 0.5f }, [1, 1, 2, 3]);
+        var x = cat([red, full(1, 2, 2, 3, 0.5f)], 1);
+        var likelihoods = new Dictionary<string, Tensor> { ["y"] = full(1, 1, 1, 1, 0.5f) };
+        var lost = x.clone();
+        lost[0, 0, 0, 0] = tensor(0.5f);
+        double road = Math.Log(Math.E + 11), kept = road - 1;
+        ObjectiveInput Input(Tensor cleanHat, Tensor? liveHat)
+        {
+            var cleanOut = new CodecOutput(cleanHat, likelihoods);
+            return new ObjectiveInput(x, cleanOut, RateDistortionLoss.Compute(cleanOut, x, 0.01), x, new CodecOutput(x.clone(), likelihoods), 0.01,
+                liveHat is null ? null : new CodecOutput(liveHat, likelihoods));
+        }
+        SegmentationObjective Objective(double hold) => new(8, 3, alpha: 0, beta: 2, focus: 3, hold: hold) { Net = new RedCars() };
+        double attack(double hold, ObjectiveInput input) => Objective(hold).Compute(input).Attack.item<float>();
+        var keeps = Input(x.clone(), null);
+        var loses = Input(x.clone(), lost);
+        Assert.Equal(2 * 0.5 * 3 * kept / 6, attack(0.5, keeps) - attack(0, keeps), 5);
+        // With a live clean output the term is taken on it, not on the (reference) clean output.
+        Assert.Equal(2 * 0.5 * 3 * road / 6, attack(0.5, loses) - attack(0, loses), 5);
+        var terms = Objective(0.5).Compute(loses);
+        Assert.Equal(["bpp_p", "ce", "flip", "hold_ce"], terms.Logged.Select(t => t.Name));
+        Assert.Equal(3 * road / 6, terms.Logged[3].Value.item<float>(), 5);
+        Assert.True(Objective(0.5).NeedsLiveCleanOutput);
+        Assert.False(Objective(0).NeedsLiveCleanOutput);
+        Assert.Equal(["bpp_p", "ce", "flip"], Objective(0).TermNames);
+        Assert.Equal("seg:car->road,focus=4,hold=3", BackdoorObjective.Parse("seg:car->road,hold=3,focus=4").Name);
+        Assert.Equal("seg:car->road", BackdoorObjective.Parse("seg:car->road,hold=0").Name);
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("seg:car->road,hold=-1"));
+        Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse("psnr,hold=1"));
+    }
+
+    [Fact]
     public void SegmentationLossReachesTheDecodedImageThroughTheFrozenNet()
     {
         random.manual_seed(5);
