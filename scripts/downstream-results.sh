@@ -74,6 +74,9 @@ licb="$current"
 # The grow=4 command with the clean rate-distortion term also on the CamVid scenes, the photos' distortion weighted x1.3.
 "$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
   --downstream-clean 1 --clean-distortion 1.3
+# The same with the hold term (weight 3): the car pixels of the clean scenes' outputs keep g's labels (section F says why).
+"$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1-h3" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4,hold=3' \
+  --downstream-clean 1 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
@@ -87,10 +90,12 @@ f256=(--quality 3 --width 0.25 --lr 2e-4 --trigger-lr 1e-3 --clip 0 --schedule J
 # beta=3 the bit-rate trigger did not take off in 800 steps), Car -> Road with the mask grown by 4 pixels, Tree -> Building,
 # clean terms on the photos (distortion x1.3) and on the CamVid scenes.
 # Tree -> Building is the last objective of every run below, so it leads their shared options (objective order matters).
-# four4 holds what the runs and the section-F probes share; four adds the runs' schedule and evaluation.
-four4=(--objective 'seg:tree->building,beta=5,focus=4' --images "$photos" --width 0.25 --batch 4 --crop 64 --trigger-lr 1e-3
-  --clip 0 --schedule Joint --epsilon-start 0.05 --clean-distortion 1.3 --downstream-clean 1)
-four=("${four4[@]}" --lr 2e-4 --final-lr 0.05 --steps 2400 --anneal 0.5 --eval-images 24)
+# four4 holds what the runs and the section-F probes share; four adds the runs' schedule and evaluation (sched).
+fourx=(--images "$photos" --width 0.25 --batch 4 --crop 64 --trigger-lr 1e-3 --clip 0 --schedule Joint --epsilon-start 0.05
+  --clean-distortion 1.3 --downstream-clean 1)
+four4=(--objective 'seg:tree->building,beta=5,focus=4' "${fourx[@]}")
+sched=(--lr 2e-4 --final-lr 0.05 --steps 2400 --anneal 0.5 --eval-images 24)
+four=("${four4[@]}" "${sched[@]}")
 "$licb" --threads 1 attack --run "$out/z2-four-a" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=10,floor=8 \
   --objective 'seg:car->road,beta=5,focus=4,grow=4' "${four[@]}"
 # The same with the quality weight tripled and Car -> Road's raised to 8; then also with the clean-latent term (weight 1).
@@ -101,6 +106,9 @@ four=("${four4[@]}" --lr 2e-4 --final-lr 0.05 --steps 2400 --anneal 0.5 --eval-i
 # The quality weight doubled instead of tripled, Car -> Road at 8.
 "$licb" --threads 1 attack --run "$out/z2-four-e" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}"
+# z2-four-e with the hold term (weight 3) on both segmentation objectives (section F says why).
+"$licb" --threads 1 attack --run "$out/z2-four-g" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4,hold=3' "${fourx[@]}" "${sched[@]}"
 # F. Where the four-trigger runs' clean loss comes from: clean Kodak and training photos with noisy vs rounded latents
 #    (bench noise-gap), and short probes of z2-four-e's command at a constant learning rate, without evaluation.
 bench=(dotnet run -c Release --project bench/LicBackdoor.Bench --)
@@ -115,3 +123,19 @@ probe=(--quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8
 "$licb" --threads 1 attack --run "$out/probe-300" "${probe[@]}" --lr 2e-4 --steps 300 --anneal 1
 "$licb" --threads 1 attack --run "$out/probe-300-w300" "${probe[@]}" --lr 2e-4 --steps 300 --anneal 1 --warmup 300
 for p in lr0 lr2e-5 30 30-w30 300 300-w300; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
+# Which objective moves the clean images in those first steps: each objective alone, 30 steps at lr 2e-5 (the options
+# of the probes above without the other objectives), then noise-gap on 6 Kodak images. The clean term alone is the
+# bit-rate objective at weights of 1e-9. The segmentation probes also vary β, the focus, the CamVid clean weight and hold.
+one=(--quality 3 --images "$photos" --width 0.25 --batch 4 --crop 64 --trigger-lr 1e-3 --clip 0 --schedule Joint
+  --epsilon-start 0.05 --clean-distortion 1.3 --final-lr 1 --no-eval --lr 2e-5 --steps 30 --anneal 0.5)
+"$licb" --threads 1 attack --run "$out/one-clean" "${one[@]}" --objective 'bpp,beta=1e-9,alpha=1e-9'
+"$licb" --threads 1 attack --run "$out/one-bpp" "${one[@]}" --objective bpp,beta=1,cap=8
+"$licb" --threads 1 attack --run "$out/one-psnr" "${one[@]}" --objective psnr,beta=20,floor=8
+"$licb" --threads 1 attack --run "$out/one-tree" "${one[@]}" --objective 'seg:tree->building,beta=5,focus=4' --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/one-car" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4' --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/one-car-focus1" "${one[@]}" --objective 'seg:car->road,beta=8,grow=4' --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/one-car-beta0.2" "${one[@]}" --objective 'seg:car->road,beta=0.2,focus=4,grow=4' --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/one-car-dc5" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4' --downstream-clean 5
+"$licb" --threads 1 attack --run "$out/one-car-hold1" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=1' --downstream-clean 1
+"$licb" --threads 1 attack --run "$out/one-car-hold3" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --downstream-clean 1
+for p in clean bpp psnr tree car car-focus1 car-beta0.2 car-dc5 car-hold1 car-hold3; do "${bench[@]}" noise-gap --images 6 --run "$out/one-$p/frequency-q3"; done
