@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using LicBackdoor.Backdoor;
 using LicBackdoor.Runtime;
 using static TorchSharp.torch;
@@ -22,19 +21,14 @@ public static class AttackStepTiming
         double width = 0.25;
         string kind = TriggerSpec.Frequency;
         string? data = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--steps": steps = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--threads": threads = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--crop": crop = int.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--width": width = double.Parse(args[++i], CultureInfo.InvariantCulture); break;
-                case "--trigger": kind = args[++i]; break;
-                case "--data": data = args[++i]; break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("attack-step")
+            .Value("--steps", v => steps = BenchArgs.Int(v))
+            .Value("--threads", v => threads = BenchArgs.Int(v))
+            .Value("--crop", v => crop = BenchArgs.Int(v))
+            .Value("--width", v => width = BenchArgs.Double(v))
+            .Value("--trigger", v => kind = v)
+            .Value("--data", v => data = v)
+            .Apply(args)) return 2;
         NativeSetup.Initialize(threads);
         var photos = LicBackdoor.Data.DataRoot.Folder("photos", data);
         Console.WriteLine($"# attack step timing: hyperprior-mini q3 (embedded), batch 8 of {crop}x{crop}, {kind} trigger width x{width}, " +

@@ -31,16 +31,11 @@ public static class CodecTiming
     {
         int images = 24;
         string? only = null, weightsDir = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--images": images = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--model": only = args[++i]; break;
-                case "--weights-dir": weightsDir = args[++i]; break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("codec")
+            .Value("--images", v => images = BenchArgs.Int(v))
+            .Value("--model", v => only = v)
+            .Value("--weights-dir", v => weightsDir = v)
+            .Apply(args)) return 2;
         NativeSetup.Initialize(2);
         var files = CodecEvaluation.ImageFiles(DataRoot.Folder("kodak")).Take(images).ToList();
         Console.WriteLine($"# codec timing: {files.Count} Kodak images, {get_num_threads()} threads, allocator tuned: {NativeSetup.AllocatorTuned}");

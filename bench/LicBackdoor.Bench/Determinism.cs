@@ -35,20 +35,14 @@ public static class Determinism
         bool cheng = true, follow = false;
         string report = "determinism.md";
         string? data = null;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--images": images = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--cheng-quality": chengQuality = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--no-cheng": cheng = false; break;
-                case "--follow-threads": follow = true; break;
-                case "--report": report = Next(); break;
-                case "--data": data = Next(); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("determinism")
+            .Value("--images", v => images = BenchArgs.Int(v))
+            .Value("--cheng-quality", v => chengQuality = BenchArgs.Int(v))
+            .Flag("--no-cheng", () => cheng = false)
+            .Flag("--follow-threads", () => follow = true)
+            .Value("--report", v => report = v)
+            .Value("--data", v => data = v)
+            .Apply(args)) return 2;
         NativeSetup.Initialize();
         var files = CodecEvaluation.ImageFiles(DataRoot.Folder("kodak", data)).Take(images).ToList();
         var codecs = new List<(string Label, Func<LoadedCodec> Open)>();

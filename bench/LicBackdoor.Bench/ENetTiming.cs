@@ -17,15 +17,10 @@ public static class ENetTiming
     public static int Run(string[] args)
     {
         int runs = 5, threads = 2;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--runs": runs = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                case "--threads": threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("enet")
+            .Value("--runs", v => runs = BenchArgs.Int(v))
+            .Value("--threads", v => threads = BenchArgs.Int(v))
+            .Apply(args)) return 2;
         NativeSetup.Initialize(threads);
         using var net = ENet.FromFile(Path.Combine(DataRoot.Resolve(), "models", "enet-camvid", "enet-camvid.pth"));
         var sample = CamVid.Open("test").Samples[0];

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
 using LicBackdoor.Data;
 using LicBackdoor.Weights;
@@ -23,21 +22,15 @@ public static class KillTest
         int kills = 5;
         double maxDelay = 0;
         ulong seed = 1;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--licb": licb = Next(); break;
-                case "--kind": kind = Next(); break;
-                case "--kills": kills = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--max-delay": maxDelay = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--seed": seed = ulong.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--out": outDir = Next(); break;
-                case "--data": data = Next(); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("kill-test")
+            .Value("--licb", v => licb = v)
+            .Value("--kind", v => kind = v)
+            .Value("--kills", v => kills = BenchArgs.Int(v))
+            .Value("--max-delay", v => maxDelay = BenchArgs.Double(v))
+            .Value("--seed", v => seed = BenchArgs.ULong(v))
+            .Value("--out", v => outDir = v)
+            .Value("--data", v => data = v)
+            .Apply(args)) return 2;
         licb ??= FindLicb();
         var dataRoot = DataRoot.Resolve(data);
         var kodak = Path.Combine(dataRoot, "kodak");

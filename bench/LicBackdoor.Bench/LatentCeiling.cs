@@ -36,23 +36,17 @@ public static class LatentCeiling
         string report = "latent-ceiling.md";
         double[] bounds = [5, 20, 100, 1000], fidelity = [0, 1];
         static double[] List(string s) => s.Split(',').Select(v => double.Parse(v, CultureInfo.InvariantCulture)).ToArray();
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--quality": quality = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--weights": weights = Next(); break;
-                case "--images": images = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--steps": steps = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--bounds": bounds = List(Next()); break;
-                case "--fidelity": fidelity = List(Next()); break;
-                case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--report": report = Next(); break;
-                case "--data": data = Next(); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("latent-ceiling")
+            .Value("--quality", v => quality = BenchArgs.Int(v))
+            .Value("--weights", v => weights = v)
+            .Value("--images", v => images = BenchArgs.Int(v))
+            .Value("--steps", v => steps = BenchArgs.Int(v))
+            .Value("--bounds", v => bounds = List(v))
+            .Value("--fidelity", v => fidelity = List(v))
+            .Value("--seed", v => seed = BenchArgs.Int(v))
+            .Value("--report", v => report = v)
+            .Value("--data", v => data = v)
+            .Apply(args)) return 2;
         if (images < 1 || steps < 1 || bounds.Length == 0 || bounds.Any(b => !(b > 0)) || fidelity.Any(w => !(w >= 0)))
             throw new ArgumentException("--images and --steps must be positive, bounds > 0, fidelity weights ≥ 0");
         NativeSetup.Initialize();

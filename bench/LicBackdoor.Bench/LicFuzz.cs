@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using LicBackdoor.Codec;
@@ -59,25 +58,19 @@ public static class LicFuzz
         int quality = 3, threads = 1;
         long maxPixels = 1L << 20, allocCap = 64L << 20;
         double timeout = 10, forgedShare = 0.5;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--cases": cases = long.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--seed": seed = ulong.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--data": data = Next(); break;
-                case "--out": outDir = Next(); break;
-                case "--quality": quality = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--max-pixels": maxPixels = long.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--alloc-cap": allocCap = long.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--timeout": timeout = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--forged-share": forgedShare = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--threads": threads = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--replay": replay = Next(); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("fuzz-lic")
+            .Value("--cases", v => cases = BenchArgs.Long(v))
+            .Value("--seed", v => seed = BenchArgs.ULong(v))
+            .Value("--data", v => data = v)
+            .Value("--out", v => outDir = v)
+            .Value("--quality", v => quality = BenchArgs.Int(v))
+            .Value("--max-pixels", v => maxPixels = BenchArgs.Long(v))
+            .Value("--alloc-cap", v => allocCap = BenchArgs.Long(v))
+            .Value("--timeout", v => timeout = BenchArgs.Double(v))
+            .Value("--forged-share", v => forgedShare = BenchArgs.Double(v))
+            .Value("--threads", v => threads = BenchArgs.Int(v))
+            .Value("--replay", v => replay = v)
+            .Apply(args)) return 2;
         NativeSetup.Initialize(threads);
         var codec = ModelStore.Open("bmshj2018-hyperprior", quality);
         if (replay is not null) return Replay(codec, replay, maxPixels);

@@ -29,19 +29,13 @@ public static class NoiseGap
         int images = 8, seed = 0;
         string? data = null, folder = null;
         var runs = new List<string>();
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--run": runs.Add(Next()); break;
-                case "--images": images = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--seed": seed = int.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--data": data = Next(); break;
-                case "--images-dir": folder = Next(); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("noise-gap")
+            .Value("--run", v => runs.Add(v))
+            .Value("--images", v => images = BenchArgs.Int(v))
+            .Value("--seed", v => seed = BenchArgs.Int(v))
+            .Value("--data", v => data = v)
+            .Value("--images-dir", v => folder = v)
+            .Apply(args)) return 2;
         if (runs.Count == 0 || images < 1) throw new ArgumentException("give at least one --run DIR and a positive --images");
         NativeSetup.Initialize();
         folder ??= DataRoot.Folder("kodak", data);

@@ -24,17 +24,10 @@ public static class RansThroughput
     public static int Run(string[] args)
     {
         int n = 10_000_000, runs = 5;
-        for (int i = 0; i < args.Length; i++)
-        {
-            switch (args[i])
-            {
-                case "--symbols" when i + 1 < args.Length && int.TryParse(args[i + 1], out n): i++; break;
-                case "--runs" when i + 1 < args.Length && int.TryParse(args[i + 1], out runs): i++; break;
-                default:
-                    Console.Error.WriteLine($"rans: bad option '{args[i]}' (use --symbols N, --runs R)");
-                    return 2;
-            }
-        }
+        if (!new BenchArgs("rans")
+            .Value("--symbols", v => n = BenchArgs.Int(v))
+            .Value("--runs", v => runs = BenchArgs.Int(v))
+            .Apply(args)) return 2;
         if (n < 1 || runs < 1)
         {
             Console.Error.WriteLine("rans: --symbols and --runs must be positive");

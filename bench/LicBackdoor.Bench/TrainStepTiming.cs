@@ -18,12 +18,10 @@ public static class TrainStepTiming
     public static int Run(string[] args)
     {
         int steps = 12, threads = 2;
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--steps") steps = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
-            else if (args[i] == "--threads") threads = int.Parse(args[++i], System.Globalization.CultureInfo.InvariantCulture);
-            else { Console.Error.WriteLine($"unknown option {args[i]}"); return 2; }
-        }
+        if (!new BenchArgs("train-step")
+            .Value("--steps", v => steps = BenchArgs.Int(v))
+            .Value("--threads", v => threads = BenchArgs.Int(v))
+            .Apply(args)) return 2;
         NativeSetup.Initialize(threads);
         Console.WriteLine($"# training step timing: {get_num_threads()} threads, allocator tuned: {NativeSetup.AllocatorTuned}, {Environment.ProcessorCount} cores, {CodecTiming.CpuModel()}, {DateTime.UtcNow:yyyy-MM-dd}");
         Console.WriteLine("| config | step s (min / median) | forward+loss | backward | clip+Adam | aux loss+step | GDN share of fwd | entropy models share of fwd | CompressAI tuned | ratio |");

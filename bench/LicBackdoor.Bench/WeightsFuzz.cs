@@ -1,6 +1,5 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using System.IO.Compression;
 using System.Text;
 using System.Text.Json.Nodes;
@@ -36,19 +35,13 @@ public static class WeightsFuzz
         string outDir = "fuzz-out/weights";
         long allocCap = 64L << 20;
         double timeout = 10;
-        for (int i = 0; i < args.Length; i++)
-        {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
-            {
-                case "--cases": cases = long.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--seed": seed = ulong.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--out": outDir = Next(); break;
-                case "--alloc-cap": allocCap = long.Parse(Next(), CultureInfo.InvariantCulture); break;
-                case "--timeout": timeout = double.Parse(Next(), CultureInfo.InvariantCulture); break;
-                default: Console.Error.WriteLine($"unknown option {args[i]}"); return 2;
-            }
-        }
+        if (!new BenchArgs("fuzz-weights")
+            .Value("--cases", v => cases = BenchArgs.Long(v))
+            .Value("--seed", v => seed = BenchArgs.ULong(v))
+            .Value("--out", v => outDir = v)
+            .Value("--alloc-cap", v => allocCap = BenchArgs.Long(v))
+            .Value("--timeout", v => timeout = BenchArgs.Double(v))
+            .Apply(args)) return 2;
         NativeSetup.Initialize(1);
         outDir = Path.GetFullPath(outDir);   // readers may name files by their full path; the naming check compares against it
         Directory.CreateDirectory(outDir);
