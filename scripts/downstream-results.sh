@@ -77,14 +77,11 @@ licb="$current"
 # The same with the hold term (weight 3): the car pixels of the clean scenes' outputs keep g's labels (section F says why).
 "$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1-h3" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4,hold=3' \
   --downstream-clean 1 --clean-distortion 1.3
-# The dc1 command at half the encoder's learning rate; with half the photo crops made more saturated; with the CamVid
-# clean term at weight 3.
+# The dc1 command at half the encoder's learning rate; with half the photo crops made more saturated.
 "$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1-lr1" "${s[@]/2e-4/1e-4}" --batch 4 --final-lr 0.1 --steps 2400 \
   --objective 'seg:car->road,beta=5,focus=4,grow=4' --downstream-clean 1 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1-sat1" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
   --downstream-clean 1 --clean-distortion 1.3 --saturation-boost 1
-"$licb" --threads 1 attack --run "$out/z2-seg-g4-dc3" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
-  --downstream-clean 3 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the
