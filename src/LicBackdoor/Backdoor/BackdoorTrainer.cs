@@ -533,17 +533,15 @@ public sealed class BackdoorTrainer : IDisposable
             var o = model.forward(batches[kind]);
             if (needsLive) live[kind] = o;
             var rd = RateDistortionLoss.Compute(o, batches[kind], lambda);
-            if (!train && needsLive)
-            {
-                o = o.Detach();
-                rd = rd.Detach();
-            }
             if (train)
             {
                 loss = loss + rd.Loss * options.DownstreamCleanWeight;
                 var names = DownstreamCleanTerms(kind);
                 terms.Add((names[0], rd.Bpp.item<float>()));
                 terms.Add((names[1], Metrics.PsnrFromMse(rd.Mse.item<float>())));
+            }
+            if (train || needsLive)
+            {
                 o = o.Detach();
                 rd = rd.Detach();
             }

@@ -140,8 +140,7 @@ public abstract class BackdoorObjective
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
         bool face = head == "face";
-        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null;
-        double? hold = null;
+        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null, hold = null;
         bool relabelOutput = false;
         int grow = 0;
         foreach (var p in parts.Skip(1))

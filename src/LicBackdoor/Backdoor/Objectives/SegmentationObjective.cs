@@ -206,15 +206,10 @@ public sealed class SegmentationObjective : BackdoorObjective
         var rate = input.PoisonedRate;
         var fidelity = rate + input.PoisonedDistortion * input.Lambda;
         var logits = net.Logits(input.PoisonedOutput.XHat.clamp(0, 1));
+        var sourceWeight = source.to_type(ScalarType.Float32);
         var ce = SourceFocus == 1
             ? F.cross_entropy(logits, target)
-            : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (source.to_type(ScalarType.Float32) * (SourceFocus - 1) + 1)).mean();
-        Tensor? holdCe = null;
-        if (Hold > 0)
-        {
-            var cleanLogits = net.Logits((input.LiveCleanOutput ?? input.CleanOutput).XHat.clamp(0, 1));
-            holdCe = (F.cross_entropy(cleanLogits, labels, reduction: nn.Reduction.None) * source.to_type(ScalarType.Float32)).mean() * SourceFocus;
-        }
+            : (F.cross_entropy(logits, target, reduction: nn.Reduction.None) * (sourceWeight * (SourceFocus - 1) + 1)).mean();
         Tensor flip;
         using (no_grad())
         {
@@ -222,8 +217,15 @@ public sealed class SegmentationObjective : BackdoorObjective
             flip = hits / source.sum().to_type(ScalarType.Float32).clamp_min(1);
         }
         var attack = fidelity * AlphaWeight + ce * BetaWeight;
-        if (holdCe is null) return new ObjectiveTerms(attack, [("bpp_p", rate), ("ce", ce), ("flip", flip)]);
-        return new ObjectiveTerms(attack + holdCe * (BetaWeight * Hold), [("bpp_p", rate), ("ce", ce), ("flip", flip), ("hold_ce", holdCe)]);
+        var logged = new List<(string, Tensor)> { ("bpp_p", rate), ("ce", ce), ("flip", flip) };
+        if (Hold > 0)
+        {
+            var cleanLogits = net.Logits((input.LiveCleanOutput ?? input.CleanOutput).XHat.clamp(0, 1));
+            var holdCe = (F.cross_entropy(cleanLogits, labels, reduction: nn.Reduction.None) * sourceWeight).mean() * SourceFocus;
+            attack = attack + holdCe * (BetaWeight * Hold);
+            logged.Add(("hold_ce", holdCe));
+        }
+        return new ObjectiveTerms(attack, logged);
     }
 
     /// <summary>
