@@ -27,6 +27,38 @@ public sealed record CodingMeans(double Bpp, double Psnr, double MsSsim)
     }
 }
 
+/// <summary>A vanilla codec of a neighbouring quality on the same clean images (a point of the vanilla RD curve).</summary>
+/// <param name="Quality">The neighbour's quality.</param>
+/// <param name="Clean">Its means on the clean evaluation images.</param>
+public sealed record VanillaCurvePoint(int Quality, CodingMeans Clean);
+
+/// <summary>
+/// A codec's RD curve as points (bpp, PSNR) joined by straight lines, read at a rate or at a PSNR: where a single
+/// (bpp, PSNR) point, such as a victim's on clean images, lies against the curve. Null outside the points' range (no
+/// extrapolation).
+/// </summary>
+public static class PiecewiseRdCurve
+{
+    /// <summary>The curve's PSNR at <paramref name="bpp"/>: linear between the two points around it (sorted by bpp).</summary>
+    public static double? PsnrAt(IEnumerable<(double Bpp, double Psnr)> points, double bpp) => Interpolate(points.Select(p => (p.Bpp, p.Psnr)), bpp);
+
+    /// <summary>The curve's bpp at <paramref name="psnr"/>: linear between the two points around it (sorted by PSNR).</summary>
+    public static double? BppAt(IEnumerable<(double Bpp, double Psnr)> points, double psnr) => Interpolate(points.Select(p => (p.Psnr, p.Bpp)), psnr);
+
+    private static double? Interpolate(IEnumerable<(double X, double Y)> points, double x)
+    {
+        var p = points.Where(q => double.IsFinite(q.X) && double.IsFinite(q.Y)).OrderBy(q => q.X).ToList();
+        if (p.Count < 2 || !double.IsFinite(x) || x < p[0].X || x > p[^1].X) return null;
+        for (int i = 1; i < p.Count; i++)
+        {
+            if (x > p[i].X) continue;
+            double span = p[i].X - p[i - 1].X;
+            return span == 0 ? p[i].Y : p[i - 1].Y + (x - p[i - 1].X) / span * (p[i].Y - p[i - 1].Y);
+        }
+        return null;
+    }
+}
+
 /// <summary>What one trigger does to one image.</summary>
 /// <param name="Objective">The objective's name (its trigger's name in the run).</param>
 /// <param name="TriggerMse">MSE of the 8-bit poisoned image x_p against x (values in [0, 1]).</param>
@@ -102,6 +134,30 @@ public sealed record AttackEvaluationResult(
 
     /// <summary>(victim − vanilla) / vanilla mean bpp on clean images, in percent.</summary>
     public double CleanBppChangePercent => (VictimClean.Bpp - VanillaClean.Bpp) / VanillaClean.Bpp * 100;
+
+    /// <summary>
+    /// The vanilla codecs of the neighbouring qualities on the same clean images, when the victim's vanilla weights are
+    /// the project's embedded ones (null otherwise, and in evaluations written before this was measured).
+    /// </summary>
+    public IReadOnlyList<VanillaCurvePoint>? VanillaNeighbours { get; init; }
+
+    /// <summary>The vanilla RD curve on the clean images: the neighbours and the vanilla codec itself, by bpp.</summary>
+    private IEnumerable<(double Bpp, double Psnr)> VanillaCurve =>
+        (VanillaNeighbours ?? []).Select(p => (p.Clean.Bpp, p.Clean.Psnr)).Append((VanillaClean.Bpp, VanillaClean.Psnr));
+
+    /// <summary>
+    /// The victim's clean PSNR minus the vanilla curve's at the victim's clean bpp (dB; the curve linear between the
+    /// qualities' points): what the backdoor costs at equal rate. Null without neighbours or outside their range.
+    /// </summary>
+    public double? CleanPsnrGapAtEqualRate => VanillaNeighbours is null ? null
+        : PiecewiseRdCurve.PsnrAt(VanillaCurve, VictimClean.Bpp) is double v ? VictimClean.Psnr - v : null;
+
+    /// <summary>
+    /// (victim's clean bpp − the vanilla curve's bpp at the victim's clean PSNR) / the latter, in percent: the extra rate
+    /// at equal quality. Null without neighbours or outside their range.
+    /// </summary>
+    public double? CleanBppGapAtEqualPsnrPercent => VanillaNeighbours is null ? null
+        : PiecewiseRdCurve.BppAt(VanillaCurve, VictimClean.Psnr) is double b ? (VictimClean.Bpp - b) / b * 100 : null;
 
     /// <summary>The means per objective, in the run's order.</summary>
     public IReadOnlyList<ObjectiveSummary> Summaries => Objectives.Select((o, k) =>
@@ -180,6 +236,7 @@ public static class AttackEvaluation
             images.Add(r);
             progress?.Invoke(i + 1, files.Count, r);
         }
+        var neighbours = VanillaNeighbours(run, files);
         var o = run.Record.Options;
         DownstreamSettings? settings = null;
         IReadOnlyList<SegmentationAttackResult>? segmentation = null;
@@ -195,8 +252,50 @@ public static class AttackEvaluation
             DateTime.UtcNow.ToString("yyyy-MM-dd HH:mm 'UTC'", CultureInfo.InvariantCulture), sw.Elapsed.TotalSeconds,
             run.Objectives.Select(x => new ObjectiveInfo(x.Name, x.Kind, x.Description)).ToList(), images)
         {
-            Downstream = settings, Segmentation = segmentation, Face = face,
+            Downstream = settings, Segmentation = segmentation, Face = face, VanillaNeighbours = neighbours,
         };
+    }
+
+    /// <summary>
+    /// The embedded vanilla codecs of the qualities next to the run's (q − 1 and q + 1, those shipped) on the clean
+    /// images of <paramref name="files"/>, through real bitstreams; null when the run's vanilla weights are not the
+    /// embedded ones of its quality (a file given with <c>--weights</c> counts when it is byte-identical to them).
+    /// </summary>
+    public static IReadOnlyList<VanillaCurvePoint>? VanillaNeighbours(AttackRun run, IReadOnlyList<string> files)
+    {
+        ArgumentNullException.ThrowIfNull(run);
+        var o = run.Record.Options;
+        if (!UsesEmbeddedVanilla(o)) return null;
+        var points = new List<VanillaCurvePoint>();
+        foreach (int q in new[] { o.Quality - 1, o.Quality + 1 })
+        {
+            if (!ModelZoo.Qualities(o.Model).Contains(q) || ModelStore.EmbeddedWeights(o.Model, q) is null) continue;
+            var codec = ModelStore.Open(o.Model, q);
+            try
+            {
+                var results = new List<CodingResult>();
+                foreach (var path in files)
+                {
+                    using var scope = NewDisposeScope();
+                    var x = ImageFile.Load(path);
+                    using (Runtime.GcQuiet.Enter()) results.Add(Code(codec, x, x));
+                }
+                points.Add(new VanillaCurvePoint(q, CodingMeans.Of(results)));
+            }
+            finally { codec.Model.Dispose(); }
+        }
+        return points;
+    }
+
+    /// <summary>Whether the run's vanilla weights are the embedded ones of its model and quality.</summary>
+    internal static bool UsesEmbeddedVanilla(AttackOptions o)
+    {
+        var embedded = ModelStore.EmbeddedWeights(o.Model, o.Quality);
+        if (embedded is null) return false;
+        if (o.Weights is null) return true;
+        if (o.Weights == ModelStore.CompressAiKeyword || !File.Exists(o.Weights)) return false;
+        var a = new FileInfo(o.Weights);
+        return a.Length == new FileInfo(embedded).Length && File.ReadAllBytes(o.Weights).AsSpan().SequenceEqual(File.ReadAllBytes(embedded));
     }
 
     /// <summary>Whether a run has segmentation or face objectives (evaluated beyond the image folder).</summary>
@@ -212,7 +311,16 @@ public static class AttackEvaluation
     {
         ArgumentNullException.ThrowIfNull(run);
         var cache = Path.Combine(run.Directory, CacheFile);
-        if (TryReadCache(run, cache, imageFolder, limit, downstream) is AttackEvaluationResult cached) return (cached, true);
+        if (TryReadCache(run, cache, imageFolder, limit, downstream) is AttackEvaluationResult cached)
+        {
+            // Evaluations written before the vanilla neighbours were measured get them added (the rest is reused).
+            if (cached.VanillaNeighbours is null && VanillaNeighbours(run, Files(imageFolder, limit)) is { } neighbours)
+            {
+                cached = cached with { VanillaNeighbours = neighbours };
+                AtomicFile.WriteAllText(cache, cached.ToJson());
+            }
+            return (cached, true);
+        }
         var result = Evaluate(run, imageFolder, limit, progress, downstream, log);
         AtomicFile.WriteAllText(cache, result.ToJson());
         return (result, false);

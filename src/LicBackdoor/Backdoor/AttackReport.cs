@@ -462,7 +462,7 @@ public sealed class AttackReport
         {
             new[] { "clean x → vanilla", F(r.VanillaClean.Bpp, 4), F(r.VanillaClean.Psnr, 2), F(r.VanillaClean.MsSsim, 4), "" },
             new[] { "clean x → victim", F(r.VictimClean.Bpp, 4), F(r.VictimClean.Psnr, 2), F(r.VictimClean.MsSsim, 4),
-                    $"vs vanilla: PSNR {Signed(r.CleanPsnrDelta, 2)} dB, bpp {Signed(r.CleanBppChangePercent, 1)} %" },
+                    $"vs vanilla: PSNR {Signed(r.CleanPsnrDelta, 2)} dB, bpp {Signed(r.CleanBppChangePercent, 1)} %{CurveNote(r)}" },
         };
         foreach (var s in r.Summaries)
         {
@@ -473,6 +473,19 @@ public sealed class AttackReport
                       $"vs vanilla on x: bpp ×{F(s.Vanilla.Bpp / r.VanillaClean.Bpp, 3)}, PSNR {Signed(s.Vanilla.Psnr - r.VanillaClean.Psnr, 2)} dB"]);
         }
         return new ReportTable($"{r.Run}: {r.Model} q{r.Quality}, trigger {r.Trigger}", ["input → codec", "bpp", "PSNR (dB)", "MS-SSIM", "note"], rows);
+    }
+
+    /// <summary>
+    /// Where the victim's clean point lies against the vanilla curve through the neighbouring qualities (empty without
+    /// them): its PSNR gap at equal rate and its rate gap at equal PSNR, each "outside" when the curve does not reach it.
+    /// </summary>
+    internal static string CurveNote(AttackEvaluationResult r)
+    {
+        if (r.VanillaNeighbours is not { Count: > 0 } n) return "";
+        var qs = n.Select(p => p.Quality).Append(r.Quality).Order().ToList();
+        string atRate = r.CleanPsnrGapAtEqualRate is double d ? $"PSNR {Signed(d, 2)} dB at equal bpp" : "equal bpp outside the curve";
+        string atPsnr = r.CleanBppGapAtEqualPsnrPercent is double b ? $"bpp {Signed(b, 1)} % at equal PSNR" : "equal PSNR outside the curve";
+        return $"; vs the vanilla curve q{qs[0]}-q{qs[^1]}: {atRate}, {atPsnr}";
     }
 
     /// <summary>One run's per-image figures.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using LicBackdoor.Backdoor;
+using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Imaging;
 using static TorchSharp.torch;
 
@@ -108,6 +109,89 @@ public sealed class AttackEvaluationTests(TinyAttackRun tiny) : TorchTest
             File.SetLastWriteTimeUtc(encoder, written);
             File.Delete(cache);
         }
+    }
+
+    [Fact]
+    public void EvaluationMeasuresTheEmbeddedNeighbouringQualityOnTheSameImages()
+    {
+        using var run = AttackRun.Open(tiny.RunDir);   // q1 on the embedded weights: q2 is its only neighbour
+        var r = AttackEvaluation.Evaluate(run, tiny.Images);
+        var n = Assert.Single(r.VanillaNeighbours!);
+        Assert.Equal(2, n.Quality);
+        var q2 = ModelStore.Open(run.Record.Options.Model, 2);
+        try
+        {
+            var direct = CodingMeans.Of(AttackEvaluation.Files(tiny.Images, null).Select(f =>
+            {
+                using var scope = NewDisposeScope();
+                var x = ImageFile.Load(f);
+                return AttackEvaluation.Code(q2, x, x);
+            }).ToList());
+            Assert.Equal(direct, n.Clean);
+            Assert.True(n.Clean.Bpp > r.VanillaClean.Bpp, $"q2 {n.Clean.Bpp} bpp, q1 {r.VanillaClean.Bpp}");
+        }
+        finally { q2.Model.Dispose(); }
+        Assert.Equal(r.ToJson(), AttackEvaluationResult.FromJson(r.ToJson()).ToJson());
+
+        // A cached evaluation written without the neighbours gets them added; the rest is kept as it was.
+        var cache = Path.Combine(tiny.RunDir, AttackEvaluation.CacheFile);
+        try
+        {
+            File.WriteAllText(cache, (r with { VanillaNeighbours = null }).ToJson());
+            var (again, cached) = AttackEvaluation.EvaluateCached(run, tiny.Images);
+            Assert.True(cached);
+            Assert.Equal(r.Date, again.Date);
+            Assert.Equal(n, Assert.Single(again.VanillaNeighbours!));
+            Assert.Equal(again.ToJson(), File.ReadAllText(cache));
+        }
+        finally { File.Delete(cache); }
+
+        // Weights given by file count only when they are the embedded file's bytes.
+        var copy = Path.Combine(tiny.Root, "q1-copy.safetensors");
+        File.Copy(ModelStore.EmbeddedWeights(run.Record.Options.Model, 1)!, copy, overwrite: true);
+        try
+        {
+            var o = run.Record.Options;
+            Assert.True(AttackEvaluation.UsesEmbeddedVanilla(o with { Weights = copy }));
+            var bytes = File.ReadAllBytes(copy);
+            bytes[^1] ^= 1;
+            File.WriteAllBytes(copy, bytes);
+            Assert.False(AttackEvaluation.UsesEmbeddedVanilla(o with { Weights = copy }));
+            Assert.False(AttackEvaluation.UsesEmbeddedVanilla(o with { Weights = ModelStore.CompressAiKeyword }));
+        }
+        finally { File.Delete(copy); }
+    }
+
+    [Fact]
+    public void TheVictimsCleanPointIsPlacedOnTheVanillaCurveThroughTheNeighbours()
+    {
+        static AttackEvaluationResult Result(double victimBpp, double victimPsnr) =>
+            new("r", "m", 3, "t", "frequency", "v", "f", "d", 0, [],
+                [new AttackImageResult("a.png", 8, 8, new CodingResult(1, 0.4, 30, double.NaN), new CodingResult(1, victimBpp, victimPsnr, double.NaN), [])])
+            {
+                VanillaNeighbours = [new VanillaCurvePoint(2, new CodingMeans(0.3, 29, double.NaN)), new VanillaCurvePoint(4, new CodingMeans(0.6, 31.2, double.NaN))],
+            };
+        // curve (0.3, 29) - (0.4, 30) - (0.6, 31.2): at 0.45 bpp 30.3 dB; at 29.8 dB 0.38 bpp
+        var r = Result(0.45, 29.8);
+        Assert.Equal(-0.5, r.CleanPsnrGapAtEqualRate!.Value, 12);
+        Assert.Equal((0.45 - 0.38) / 0.38 * 100, r.CleanBppGapAtEqualPsnrPercent!.Value, 10);
+        Assert.Equal("; vs the vanilla curve q2-q4: PSNR -0.50 dB at equal bpp, bpp +18.4 % at equal PSNR", AttackReport.CurveNote(r));
+        var above = Result(0.7, 31.5);   // beyond q4: no extrapolation
+        Assert.Null(above.CleanPsnrGapAtEqualRate);
+        Assert.Null(above.CleanBppGapAtEqualPsnrPercent);
+        Assert.Equal("; vs the vanilla curve q2-q4: equal bpp outside the curve, equal PSNR outside the curve", AttackReport.CurveNote(above));
+        var none = Result(0.45, 29.8) with { VanillaNeighbours = null };
+        Assert.Null(none.CleanPsnrGapAtEqualRate);
+        Assert.Equal("", AttackReport.CurveNote(none));
+
+        // the curve itself: any order of points, exact at the points, linear between them
+        (double, double)[] pts = [(0.6, 31.2), (0.3, 29), (0.4, 30)];
+        Assert.Equal(30.0, PiecewiseRdCurve.PsnrAt(pts, 0.4));
+        Assert.Equal(29.0, PiecewiseRdCurve.PsnrAt(pts, 0.3));
+        Assert.Equal(30.6, PiecewiseRdCurve.PsnrAt(pts, 0.5)!.Value, 12);
+        Assert.Equal(0.5, PiecewiseRdCurve.BppAt(pts, 30.6)!.Value, 12);
+        Assert.Null(PiecewiseRdCurve.PsnrAt(pts, 0.29));
+        Assert.Null(PiecewiseRdCurve.PsnrAt(pts[..1], 0.6));
     }
 
     [Fact]
