@@ -41,6 +41,7 @@ internal static class AttackCommand
         public Option<double> CleanLatent { get; } = new("--clean-latent") { Description = "weight of the clean-latent consistency term w·MSE(g_a(x), vanilla g_a(x)) (0: off, the paper's loss)", DefaultValueFactory = _ => 0.0 };
         public Option<double> DownstreamClean { get; } = new("--downstream-clean") { Description = "weight of a clean rate-distortion term on the downstream objectives' own batches (face crops, CamVid scenes; 0: they are references only, the clean term stays on the main data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> CleanDistortion { get; } = new("--clean-distortion") { Description = "weight w of the clean distortion in the victim's own term R(x) + w·λ·D(x) (1: the paper's loss; > 1 trades clean bit-rate for clean PSNR)", DefaultValueFactory = _ => 1.0 };
+        public Option<bool> ProjectConflicts { get; } = new("--project-conflicts") { Description = "gradient surgery (PCGrad, not in the paper): when the encoder's attack gradient points against its clean rate-distortion gradient, drop the conflicting component (logs grad_cos)" };
         public Option<double> SaturationBoost { get; } = new("--saturation-boost") { Description = "raise the saturation of half the training crops by a factor from [1, 1+B] (0: off, the paper's data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
         public Option<double> Clip { get; } = new("--clip") { Description = "gradient-norm clipping of the encoder update (0: off)", DefaultValueFactory = _ => 1.0 };
@@ -72,7 +73,7 @@ internal static class AttackCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
                                              SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
@@ -117,7 +118,7 @@ internal static class AttackCommand
                     Trigger = new TriggerSpec(kind, p.GetValue(Width), p.GetValue(K), p.GetValue(Nf), !p.GetValue(NoTopK), !p.GetValue(NoPatchWeight), p.GetValue(Set)),
                     DataFolders = folders.Select(Path.GetFullPath).ToArray(),
                     Steps = p.GetValue(Steps), Batch = p.GetValue(Batch), Crop = p.GetValue(Crop),
-                    LearningRate = p.GetValue(Lr), FinalLrFraction = p.GetValue(FinalLr), WarmupSteps = p.GetValue(Warmup), CleanLatentWeight = p.GetValue(CleanLatent), CleanDistortionWeight = p.GetValue(CleanDistortion), DownstreamCleanWeight = p.GetValue(DownstreamClean), SaturationBoost = p.GetValue(SaturationBoost), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
+                    LearningRate = p.GetValue(Lr), FinalLrFraction = p.GetValue(FinalLr), WarmupSteps = p.GetValue(Warmup), CleanLatentWeight = p.GetValue(CleanLatent), CleanDistortionWeight = p.GetValue(CleanDistortion), DownstreamCleanWeight = p.GetValue(DownstreamClean), SaturationBoost = p.GetValue(SaturationBoost), ProjectConflicts = p.GetValue(ProjectConflicts), TriggerLearningRate = p.GetValue(TriggerLr), ClipMaxNorm = p.GetValue(Clip),
                     Seed = p.GetValue(Seed), CheckpointEvery = p.GetValue(CheckpointEvery), Schedule = p.GetValue(Schedule),
                     Gamma = p.GetValue(Gamma), Epsilon = p.GetValue(Epsilon), TriggerInitFraction = p.GetValue(TriggerInit),
                     EpsilonStart = p.GetValue(EpsilonStart) ?? 10 * p.GetValue(Epsilon), AnnealFraction = p.GetValue(Anneal), FixedTriggerEnergy = !p.GetValue(SoftBudget),

@@ -165,6 +165,14 @@ public sealed record AttackOptions
     /// </summary>
     public double DownstreamCleanWeight { get; init; }
 
+    /// <summary>
+    /// Gradient surgery on the encoder's update (PCGrad, Yu et al. 2020; not in the paper): when the gradient of the attack
+    /// terms points against the gradient of the clean rate-distortion terms (negative dot product over all encoder
+    /// parameters), its component along the clean gradient is removed before the update, so that to first order a step
+    /// never raises the clean loss. The cosine of the two gradients is logged as <c>grad_cos</c>. Off by default.
+    /// </summary>
+    public bool ProjectConflicts { get; init; }
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -326,6 +334,7 @@ public sealed class BackdoorTrainer : IDisposable
         rng = new SplitMix64(options.Seed * 0x9E3779B97F4A7C15UL + 7);
         columns.AddRange(["step", "loss", "bpp", "psnr"]);
         if (vanillaModel is not null) columns.Add("latent_mse");
+        if (options.ProjectConflicts) columns.Add("grad_cos");
         foreach (var o in objectives)
         {
             columns.Add($"{o.Name}.attack");
@@ -547,6 +556,7 @@ public sealed class BackdoorTrainer : IDisposable
             }
             cleans[kind] = (o, rd);
         }
+        var cleanLoss = loss;   // every clean term is in; the attack terms follow
         var attacks = new Tensor[objectives.Count];
         var logged = new ObjectiveTerms[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
@@ -562,7 +572,15 @@ public sealed class BackdoorTrainer : IDisposable
         double lossValue = loss.item<float>();
         if (!double.IsFinite(lossValue))
             throw new InvalidOperationException($"{runDir}: the attack loss is not finite at step {Step + 1}; lower the learning rates or the loss weights (the last checkpoint is intact)");
-        loss.backward();
+        double gradCos = double.NaN;
+        if (options.ProjectConflicts)
+        {
+            var encoderParams = encoderOpt.Parameters.Select(p => (Tensor)p.P).ToList();
+            var cleanGrads = autograd.grad([cleanLoss], encoderParams, retain_graph: true, allow_unused: true);
+            loss.backward();
+            using (no_grad()) gradCos = GradientSurgery.ProjectConflict(encoderParams, cleanGrads);
+        }
+        else loss.backward();
         if (options.ClipMaxNorm > 0) nn.utils.clip_grad_norm_(encoderOpt.Parameters.Select(p => p.P), options.ClipMaxNorm);
         if (joint && options.TriggerClipMaxNorm > 0)
             foreach (var o in triggerOpts) if (o.Parameters.Count > 0) nn.utils.clip_grad_norm_(o.Parameters.Select(p => p.P), options.TriggerClipMaxNorm);
@@ -571,6 +589,7 @@ public sealed class BackdoorTrainer : IDisposable
         terms.Add(("bpp", cleanRd.Bpp.item<float>()));
         terms.Add(("psnr", Metrics.PsnrFromMse(cleanRd.Mse.item<float>())));
         if (vanillaModel is not null) terms.Add(("latent_mse", latentMse));
+        if (options.ProjectConflicts) terms.Add(("grad_cos", gradCos));
 
         // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
         if (!joint)

@@ -209,6 +209,58 @@ public sealed class BackdoorTrainerTests : TorchTest
     }
 
     [Fact]
+    public void ProjectConflictsChangesTheUpdateExactlyWhenTheGradientsConflict()
+    {
+        // Step 1 sees the same batch, encoder and trigger with and without the surgery, so the losses are equal; step 2's
+        // clean figures differ only through step 1's encoder update, which the surgery changes iff grad_cos < 0.
+        List<AttackStep> Steps(bool project)
+        {
+            var steps = new List<AttackStep>();
+            using (var t = BackdoorTrainer.Start(Options(["psnr"], steps: 2) with { ProjectConflicts = project }, Path.Combine(dir, $"pcgrad-{project}")))
+                Assert.True(t.Run(steps.Add));
+            return steps;
+        }
+        var off = Steps(false);
+        var on = Steps(true);
+        Assert.DoesNotContain(off[0].Terms, t => t.Name == "grad_cos");
+        double cos = on[0]["grad_cos"];
+        Assert.InRange(cos, -1, 1);
+        Assert.Equal(off[0].Loss, on[0].Loss, 6);
+        if (cos < 0) Assert.NotEqual(off[1]["bpp"], on[1]["bpp"]);
+        else Assert.Equal(off[1]["bpp"], on[1]["bpp"], 9);
+        Assert.Contains("grad_cos", File.ReadLines(Path.Combine(dir, "pcgrad-True", BackdoorTrainer.LogFile)).First());
+    }
+
+    [Fact]
+    public void GradientSurgeryRemovesTheConflictingComponentOfTheAttackGradientOnly()
+    {
+        using var scope = NewDisposeScope();
+        // clean loss p0² + q0 (gradient [2, 0 | 1 | 0] at p = [1, 2], q = [3]); r appears in the attack loss only
+        (double Cos, float[] Grad) Run(Func<Tensor, Tensor, Tensor> attackLoss)
+        {
+            var p = tensor(new float[] { 1, 2 }).requires_grad_();
+            var q = tensor(new float[] { 3 }).requires_grad_();
+            var r = tensor(new float[] { 5 }).requires_grad_();
+            var clean = p[0].square() + q[0];
+            var total = clean + attackLoss(p, q) + 2 * r[0];
+            var cleanGrads = autograd.grad([clean], [p, q, r], retain_graph: true, allow_unused: true);
+            total.backward();
+            double c;
+            using (no_grad()) c = GradientSurgery.ProjectConflict([p, q, r], cleanGrads);
+            return (c, p.grad!.data<float>().Concat(q.grad!.data<float>()).Concat(r.grad!.data<float>()).ToArray());
+        }
+        // attack gradient [-3, 1 | 0 | 2]: dot -6, |g_c|² 5, so it loses -6/5 of g_c: [-0.6, 1 | 1.2 | 2]; plus g_c
+        var (cos, grad) = Run((p, q) => -3 * p[0] + p[1]);
+        Assert.Equal(-6 / Math.Sqrt(5 * 14), cos, 6);
+        Assert.Equal(new[] { 1.4f, 1f, 2.2f, 2f }, grad.Select(v => MathF.Round(v, 5)));
+        // no conflict: the sum is kept
+        var (cos2, grad2) = Run((p, q) => 3 * p[0]);
+        Assert.Equal(6 / Math.Sqrt(5 * 13), cos2, 6);
+        Assert.Equal(new[] { 5f, 0f, 1f, 2f }, grad2);
+        Assert.Throws<ArgumentException>(() => GradientSurgery.ProjectConflict([tensor(1f)], []));
+    }
+
+    [Fact]
     public void CleanDistortionWeightAddsItsShareOfTheCleanDistortion()
     {
         // Step 1 sees the same batch, encoder and trigger at either weight, so the losses differ by exactly (w − 1)·λ·255²·MSE.
