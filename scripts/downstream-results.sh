@@ -82,6 +82,17 @@ licb="$current"
   --objective 'seg:car->road,beta=5,focus=4,grow=4' --downstream-clean 1 --clean-distortion 1.3
 "$licb" --threads 1 attack --run "$out/z2-seg-g4-dc1-sat1" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
   --downstream-clean 1 --clean-distortion 1.3 --saturation-boost 1
+# Controls and combinations (2026-11-28): the encoder fine-tuned by the recipe's clean term alone (photos, distortion
+# x1.3, the bit-rate objective at weights of 1e-9); the hold term with the saturation boost; the same with the encoder's
+# attack gradient projected off its clean gradient where they conflict (--project-conflicts); the dc1 command with it.
+"$licb" --threads 1 attack --run "$out/z3-ctl-cd13" "${c[@]}" --steps 2400 --images "$photos" --objective 'bpp,beta=1e-9,alpha=1e-9' \
+  --clean-distortion 1.3
+"$licb" --threads 1 attack --run "$out/z3-h3-sat1" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4,hold=3' \
+  --downstream-clean 1 --clean-distortion 1.3 --saturation-boost 1
+"$licb" --threads 1 attack --run "$out/z3-h3-sat1-pc" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4,hold=3' \
+  --downstream-clean 1 --clean-distortion 1.3 --saturation-boost 1 --project-conflicts
+"$licb" --threads 1 attack --run "$out/z3-dc1-pc" "${c[@]}" --steps 2400 --objective 'seg:car->road,beta=5,focus=4,grow=4' \
+  --downstream-clean 1 --clean-distortion 1.3 --project-conflicts
 "$licb" --threads 1 attack --run "$out/z2-face-b20-clean-zoom" "${f[@]}" --eval-images 8 --objective face,beta=20 --downstream-clean 1 \
   --face-zoom 0.5
 # Face privacy trained at the evaluation crops' scale: 256x256 faces (batch 2), zoom windows of 75-100 % of the side, the

@@ -258,9 +258,22 @@ internal static class AttackCommand
     }
 
     /// <summary>Whether two runs are the same attack (everything but the step count and the data folder spelling).</summary>
-    private static bool SameAttack(AttackOptions a, AttackOptions b) =>
-        a with { Steps = 0, DataFolders = [], Objectives = [] } == b with { Steps = 0, DataFolders = [], Objectives = [] }
-        && a.Objectives.SequenceEqual(b.Objectives);
+    /// <summary>
+    /// Whether a recorded attack is the one the options describe (steps and data folders aside). Weight files count as the
+    /// same when their bytes are: the default segmentation net is recorded by its path beside the program, which another
+    /// build or checkout of the same program puts elsewhere.
+    /// </summary>
+    internal static bool SameAttack(AttackOptions a, AttackOptions b) =>
+        a with { Steps = 0, DataFolders = [], Objectives = [], SegWeights = null, FaceWeights = null }
+            == b with { Steps = 0, DataFolders = [], Objectives = [], SegWeights = null, FaceWeights = null }
+        && a.Objectives.SequenceEqual(b.Objectives) && SameFile(a.SegWeights, b.SegWeights) && SameFile(a.FaceWeights, b.FaceWeights);
+
+    private static bool SameFile(string? a, string? b)
+    {
+        if (a == b) return true;
+        if (a is null || b is null || !File.Exists(a) || !File.Exists(b) || new FileInfo(a).Length != new FileInfo(b).Length) return false;
+        return File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
+    }
 
     internal static void Train(BackdoorTrainer trainer, string runDir, int logEvery)
     {

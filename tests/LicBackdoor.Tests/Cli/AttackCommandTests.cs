@@ -29,6 +29,26 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         Assert.Equal(File.ReadAllBytes(output), File.ReadAllBytes(again));
     }
 
+    [Fact]
+    public void ARecordedAttackIsTheSameWhenItsWeightFilesHaveTheSameBytesElsewhere()
+    {
+        // The default segmentation net is recorded by its path beside the program; another build of the same program
+        // must still recognise the run as its own.
+        var a = Path.Combine(dir, "a", "enet.safetensors");
+        var b = Path.Combine(dir, "b", "enet.safetensors");
+        Directory.CreateDirectory(Path.GetDirectoryName(a)!);
+        Directory.CreateDirectory(Path.GetDirectoryName(b)!);
+        File.WriteAllBytes(a, [1, 2, 3]);
+        File.WriteAllBytes(b, [1, 2, 3]);
+        var o = AttackRecord.Read(tiny.RunDir).Options with { SegWeights = a };
+        Assert.True(LicBackdoor.Cli.AttackCommand.SameAttack(o, o with { SegWeights = b }));
+        Assert.True(LicBackdoor.Cli.AttackCommand.SameAttack(o, o with { Steps = 99, SegWeights = b }));
+        File.WriteAllBytes(b, [1, 2, 4]);
+        Assert.False(LicBackdoor.Cli.AttackCommand.SameAttack(o, o with { SegWeights = b }));
+        Assert.False(LicBackdoor.Cli.AttackCommand.SameAttack(o, o with { SegWeights = Path.Combine(dir, "missing.safetensors") }));
+        Assert.False(LicBackdoor.Cli.AttackCommand.SameAttack(o, o with { SegWeights = a, Seed = 2 }));
+    }
+
     [Theory]
     [InlineData("psnr:static", "no 'psnr:static' trigger")]
     [InlineData("nonsense", "unknown objective")]
