@@ -153,9 +153,13 @@ one=(--quality 3 --images "$photos" --width 0.25 --batch 4 --crop 64 --trigger-l
 "$licb" --threads 1 attack --run "$out/one-car-hold3" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --downstream-clean 1
 "$licb" --threads 1 attack --run "$out/one-car-pc" "${one[@]}" --objective 'seg:car->road,beta=8,focus=4,grow=4' --downstream-clean 1 --project-conflicts
 for p in clean bpp psnr tree car car-focus1 car-beta0.2 car-dc5 car-hold1 car-hold3 car-pc; do "${bench[@]}" noise-gap --images 6 --run "$out/one-$p/frequency-q3"; done
-# The four-objective probe (probe-lr2e-5) with gradient surgery, and with the hold term on both segmentation objectives too.
+# The four-objective probe (probe-lr2e-5) with gradient surgery, and with the hold term on both segmentation objectives
+# or on Car -> Road only.
 "$licb" --threads 1 attack --run "$out/probe-four-pc" "${probe[@]}" --lr 2e-5 --steps 30 --anneal 0.5 --project-conflicts
 "$licb" --threads 1 attack --run "$out/probe-four-pc-h3" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4,hold=3' "${fourx[@]}" \
   --final-lr 1 --no-eval --lr 2e-5 --steps 30 --anneal 0.5 --project-conflicts
-for p in four-pc four-pc-h3; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
+"$licb" --threads 1 attack --run "$out/probe-four-pc-hcar" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4' "${fourx[@]}" \
+  --final-lr 1 --no-eval --lr 2e-5 --steps 30 --anneal 0.5 --project-conflicts
+for p in four-pc four-pc-h3 four-pc-hcar; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
