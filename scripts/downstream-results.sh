@@ -162,4 +162,7 @@ for p in clean bpp psnr tree car car-focus1 car-beta0.2 car-dc5 car-hold1 car-ho
 "$licb" --threads 1 attack --run "$out/probe-four-pc-hcar" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4' "${fourx[@]}" \
   --final-lr 1 --no-eval --lr 2e-5 --steps 30 --anneal 0.5 --project-conflicts
-for p in four-pc four-pc-h3 four-pc-hcar; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
+"$licb" --threads 1 attack --run "$out/probe-300-pc-hcar" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4' "${fourx[@]}" \
+  --final-lr 1 --no-eval --lr 2e-4 --steps 300 --anneal 1 --project-conflicts
+for p in four-pc four-pc-h3 four-pc-hcar 300-pc-hcar; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
