@@ -257,7 +257,6 @@ internal static class AttackCommand
         return message => { if (n++ % 10 == 0) Console.WriteLine($"{label}: {message}"); };
     }
 
-    /// <summary>Whether two runs are the same attack (everything but the step count and the data folder spelling).</summary>
     /// <summary>
     /// Whether a recorded attack is the one the options describe (steps and data folders aside). Weight files count as the
     /// same when their bytes are: the default segmentation net is recorded by its path beside the program, which another
@@ -266,14 +265,7 @@ internal static class AttackCommand
     internal static bool SameAttack(AttackOptions a, AttackOptions b) =>
         a with { Steps = 0, DataFolders = [], Objectives = [], SegWeights = null, FaceWeights = null }
             == b with { Steps = 0, DataFolders = [], Objectives = [], SegWeights = null, FaceWeights = null }
-        && a.Objectives.SequenceEqual(b.Objectives) && SameFile(a.SegWeights, b.SegWeights) && SameFile(a.FaceWeights, b.FaceWeights);
-
-    private static bool SameFile(string? a, string? b)
-    {
-        if (a == b) return true;
-        if (a is null || b is null || !File.Exists(a) || !File.Exists(b) || new FileInfo(a).Length != new FileInfo(b).Length) return false;
-        return File.ReadAllBytes(a).AsSpan().SequenceEqual(File.ReadAllBytes(b));
-    }
+        && a.Objectives.SequenceEqual(b.Objectives) && FileDigest.SameContent(a.SegWeights, b.SegWeights) && FileDigest.SameContent(a.FaceWeights, b.FaceWeights);
 
     internal static void Train(BackdoorTrainer trainer, string runDir, int logEvery)
     {

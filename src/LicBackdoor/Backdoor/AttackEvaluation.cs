@@ -293,9 +293,7 @@ public static class AttackEvaluation
         var embedded = ModelStore.EmbeddedWeights(o.Model, o.Quality);
         if (embedded is null) return false;
         if (o.Weights is null) return true;
-        if (o.Weights == ModelStore.CompressAiKeyword || !File.Exists(o.Weights)) return false;
-        var a = new FileInfo(o.Weights);
-        return a.Length == new FileInfo(embedded).Length && File.ReadAllBytes(o.Weights).AsSpan().SequenceEqual(File.ReadAllBytes(embedded));
+        return o.Weights != ModelStore.CompressAiKeyword && FileDigest.SameContent(o.Weights, embedded);
     }
 
     /// <summary>Whether a run has segmentation or face objectives (evaluated beyond the image folder).</summary>
