@@ -32,33 +32,6 @@ public sealed record CodingMeans(double Bpp, double Psnr, double MsSsim)
 /// <param name="Clean">Its means on the clean evaluation images.</param>
 public sealed record VanillaCurvePoint(int Quality, CodingMeans Clean);
 
-/// <summary>
-/// A codec's RD curve as points (bpp, PSNR) joined by straight lines, read at a rate or at a PSNR: where a single
-/// (bpp, PSNR) point, such as a victim's on clean images, lies against the curve. Null outside the points' range (no
-/// extrapolation).
-/// </summary>
-public static class PiecewiseRdCurve
-{
-    /// <summary>The curve's PSNR at <paramref name="bpp"/>: linear between the two points around it (sorted by bpp).</summary>
-    public static double? PsnrAt(IEnumerable<(double Bpp, double Psnr)> points, double bpp) => Interpolate(points.Select(p => (p.Bpp, p.Psnr)), bpp);
-
-    /// <summary>The curve's bpp at <paramref name="psnr"/>: linear between the two points around it (sorted by PSNR).</summary>
-    public static double? BppAt(IEnumerable<(double Bpp, double Psnr)> points, double psnr) => Interpolate(points.Select(p => (p.Psnr, p.Bpp)), psnr);
-
-    private static double? Interpolate(IEnumerable<(double X, double Y)> points, double x)
-    {
-        var p = points.Where(q => double.IsFinite(q.X) && double.IsFinite(q.Y)).OrderBy(q => q.X).ToList();
-        if (p.Count < 2 || !double.IsFinite(x) || x < p[0].X || x > p[^1].X) return null;
-        for (int i = 1; i < p.Count; i++)
-        {
-            if (x > p[i].X) continue;
-            double span = p[i].X - p[i - 1].X;
-            return span == 0 ? p[i].Y : p[i - 1].Y + (x - p[i - 1].X) / span * (p[i].Y - p[i - 1].Y);
-        }
-        return null;
-    }
-}
-
 /// <summary>What one trigger does to one image.</summary>
 /// <param name="Objective">The objective's name (its trigger's name in the run).</param>
 /// <param name="TriggerMse">MSE of the 8-bit poisoned image x_p against x (values in [0, 1]).</param>

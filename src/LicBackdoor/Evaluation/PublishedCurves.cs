@@ -65,15 +65,8 @@ public static class PublishedCurves
     public static double? PsnrAt(RdCurve published, double bpp)
     {
         ArgumentNullException.ThrowIfNull(published);
-        var p = published.SortedByBpp;
-        if (p.Count == 0 || !(bpp > 0) || bpp < p[0].Bpp || bpp > p[^1].Bpp) return null;
-        for (int i = 1; i < p.Count; i++)
-        {
-            if (bpp > p[i].Bpp) continue;
-            double t = (Math.Log(bpp) - Math.Log(p[i - 1].Bpp)) / (Math.Log(p[i].Bpp) - Math.Log(p[i - 1].Bpp));
-            return p[i - 1].Psnr + t * (p[i].Psnr - p[i - 1].Psnr);
-        }
-        return p[0].Psnr; // only reached for a single-point curve at exactly its bpp
+        if (!(bpp > 0)) return null;
+        return PiecewiseRdCurve.Linear(published.SortedByBpp.Select(p => (Math.Log(p.Bpp), p.Psnr)).ToList(), Math.Log(bpp));
     }
 
     /// <summary>

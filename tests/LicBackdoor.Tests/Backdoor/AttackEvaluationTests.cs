@@ -1,6 +1,7 @@
 using System.Text.Json;
 using LicBackdoor.Backdoor;
 using LicBackdoor.Codec.Zoo;
+using LicBackdoor.Evaluation;
 using LicBackdoor.Imaging;
 using static TorchSharp.torch;
 
