@@ -122,6 +122,10 @@ four=("${four4[@]}" "${sched[@]}")
 # The quality weight doubled instead of tripled, Car -> Road at 8.
 "$licb" --threads 1 attack --run "$out/z2-four-e" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4' "${four[@]}"
+# z2-four-e's command with the hold term on Car -> Road and gradient surgery (section F's probes' best combination),
+# alone on the machine with 2 threads.
+"$licb" --threads 2 attack --run "$out/z3-four-pc" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' "${four[@]}" --project-conflicts
 # F. Where the four-trigger runs' clean loss comes from: clean Kodak and training photos with noisy vs rounded latents
 #    (bench noise-gap), and short probes of z2-four-e's command at a constant learning rate, without evaluation.
 bench=(dotnet run -c Release --project bench/LicBackdoor.Bench --)
