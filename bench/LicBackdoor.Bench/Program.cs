@@ -29,6 +29,8 @@ public static class Program
                                            the most bits a free latent perturbation buys from a frozen hyperprior (bounds the bit-rate attack)
           noise-gap --run DIR [--run DIR ...] [--images N] [--images-dir FOLDER] [--seed S]
                                            clean Kodak PSNR / bpp with noisy (training) vs rounded (bitstream) latents, vanilla and attack victims
+          crop-gap --run DIR [--images N] [--images-dir FOLDER] [--tile S ...]
+                                           a run's triggers on whole images vs S×S tiles (trigger on the whole image or per tile): bpp ratio, PSNR
         """;
 
     public static int Main(string[] args)
@@ -54,6 +56,7 @@ public static class Program
                 "determinism" => Determinism.Run(args[1..]),
                 "latent-ceiling" => LatentCeiling.Run(args[1..]),
                 "noise-gap" => NoiseGap.Run(args[1..]),
+                "crop-gap" => CropGap.Run(args[1..]),
                 "-h" or "--help" or "help" => Help(),
                 _ => Unknown(args[0]),
             };
