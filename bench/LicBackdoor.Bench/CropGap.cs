@@ -19,14 +19,17 @@ namespace LicBackdoor.Bench;
 /// (rounded latents, likelihood bpp, as <c>noise-gap</c>'s eval mode), clean and poisoned two ways: the trigger applied
 /// to the whole image and then tiled (the codec sees small pieces of the evaluation's poisoned image) and the trigger
 /// applied to each tile (training's condition). "whole" codes the region itself. Poisoned inputs are 8-bit
-/// (<see cref="AttackEvaluation.Poison"/>). Usage:
-/// <c>crop-gap --run DIR [--images N] [--images-dir FOLDER] [--tile S …] [--data DIR]</c> (default tiles 256, 128, 64).
+/// (<see cref="AttackEvaluation.Poison"/>). With <c>--noise</c> the latents get training's additive uniform noise instead of
+/// rounding (libtorch's generator seeded with S, default 0, before each image), i.e. what the training loss's rate term
+/// sees. Usage: <c>crop-gap --run DIR [--images N] [--images-dir FOLDER] [--tile S …] [--noise] [--seed S] [--data DIR]</c>
+/// (default tiles 256, 128, 64).
 /// </summary>
 public static class CropGap
 {
     public static int Run(string[] args)
     {
-        int images = 24;
+        int images = 24, seed = 0;
+        bool noise = false;
         string? data = null, folder = null, dir = null;
         var tiles = new List<int>();
         if (!new BenchArgs("crop-gap")
@@ -35,6 +38,8 @@ public static class CropGap
             .Value("--tile", v => tiles.Add(BenchArgs.Int(v)))
             .Value("--data", v => data = v)
             .Value("--images-dir", v => folder = v)
+            .Value("--seed", v => seed = BenchArgs.Int(v))
+            .Flag("--noise", () => noise = true)
             .Apply(args)) return 2;
         if (dir is null || images < 1) throw new ArgumentException("give --run DIR and a positive --images");
         if (tiles.Count == 0) tiles.AddRange([256, 128, 64]);
@@ -44,7 +49,7 @@ public static class CropGap
         var files = CodecEvaluation.ImageFiles(folder).Take(images).ToList();
         using var run = AttackRun.Open(dir);
         var model = run.Victim.Model;
-        model.eval();
+        model.train(noise);
         int objectives = run.Objectives.Count;
         // Per size (0 = whole): clean bpp and PSNR, then per objective bpp and PSNR with the trigger on the whole image
         // and on each tile, summed over images (PSNR per image, then averaged, as the attack report does).
@@ -57,6 +62,7 @@ public static class CropGap
             using var scope = NewDisposeScope();
             using var noGrad = no_grad();
             var full = ImageFile.Load(f);
+            manual_seed(seed);
             var poisonedWhole = run.Triggers.Select(t => AttackEvaluation.Poison(t, full)).ToList();
             foreach (var size in sizes)
             {
@@ -88,7 +94,9 @@ public static class CropGap
             }
         }
         var table = new StringBuilder();
-        table.AppendLine(CultureInfo.InvariantCulture, $"victim of {dir} on {folder}, first {files.Count} images; likelihood bpp and PSNR (dB, against the clean region) with rounded latents, means over images");
+        model.eval();
+        string latents = noise ? $"noisy latents (training mode, seed {seed})" : "rounded latents";
+        table.AppendLine(CultureInfo.InvariantCulture, $"victim of {dir} on {folder}, first {files.Count} images; likelihood bpp and PSNR (dB, against the clean region) with {latents}, means over images");
         table.AppendLine();
         table.AppendLine("| objective | coded as | images | clean bpp / PSNR | T on the whole image, then tiled: bpp / PSNR | ratio | T on each tile: bpp / PSNR | ratio |");
         table.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");

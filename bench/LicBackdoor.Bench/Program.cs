@@ -29,7 +29,7 @@ public static class Program
                                            the most bits a free latent perturbation buys from a frozen hyperprior (bounds the bit-rate attack)
           noise-gap --run DIR [--run DIR ...] [--images N] [--images-dir FOLDER] [--seed S]
                                            clean Kodak PSNR / bpp with noisy (training) vs rounded (bitstream) latents, vanilla and attack victims
-          crop-gap --run DIR [--images N] [--images-dir FOLDER] [--tile S ...]
+          crop-gap --run DIR [--images N] [--images-dir FOLDER] [--tile S ...] [--noise] [--seed S]
                                            a run's triggers on whole images vs S×S tiles (trigger on the whole image or per tile): bpp ratio, PSNR
         """;
 
