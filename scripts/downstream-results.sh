@@ -170,3 +170,9 @@ for p in clean bpp psnr tree car car-focus1 car-beta0.2 car-dc5 car-hold1 car-ho
   --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4' "${fourx[@]}" \
   --final-lr 1 --no-eval --lr 2e-4 --steps 300 --anneal 1 --project-conflicts
 for p in four-pc four-pc-h3 four-pc-hcar 300-pc-hcar; do "${bench[@]}" noise-gap --images 6 --run "$out/probe-$p/frequency-q3"; done
+# Why the four-trigger run's quality trigger costs more bits on Kodak than in training: whole images vs tiles, rounded vs
+# noisy latents, Kodak vs the training photos.
+"${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3"
+"${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --noise
+"${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --images-dir "$photos"
+"${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --images-dir "$photos" --noise
