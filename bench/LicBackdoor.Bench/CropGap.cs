@@ -117,7 +117,7 @@ public static class CropGap
     }
 
     /// <summary>Likelihood bpp (per pixel of the batch) and PSNR of the decoded batch against <paramref name="reference"/>.</summary>
-    private static (double Bpp, double Psnr) Measure(CompressionModel model, Tensor input, Tensor reference)
+    internal static (double Bpp, double Psnr) Measure(CompressionModel model, Tensor input, Tensor reference)
     {
         using var scope = NewDisposeScope();
         var output = model.forward(input);

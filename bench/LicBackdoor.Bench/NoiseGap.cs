@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Text;
 using LicBackdoor.Backdoor;
 using LicBackdoor.Codec.Models;
-using LicBackdoor.Codec.Training;
 using LicBackdoor.Data;
 using LicBackdoor.Evaluation;
 using LicBackdoor.Imaging;
@@ -84,12 +83,10 @@ public static class NoiseGap
         double psnr = 0, bpp = 0;
         foreach (var x in inputs)
         {
-            using var scope = NewDisposeScope();
             using var _ = no_grad();
-            var output = model.forward(x);
-            var rd = RateDistortionLoss.Compute(output, x, 0);
-            psnr += Metrics.PsnrFromMse(nn.functional.mse_loss(output.XHat.clamp(0, 1), x).item<float>());
-            bpp += rd.Bpp.item<float>();
+            var (b, p) = CropGap.Measure(model, x, x);
+            bpp += b;
+            psnr += p;
         }
         model.eval();
         return (psnr / inputs.Count, bpp / inputs.Count);
