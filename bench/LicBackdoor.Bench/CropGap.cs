@@ -51,12 +51,12 @@ public static class CropGap
         var model = run.Victim.Model;
         model.train(noise);
         int objectives = run.Objectives.Count;
-        // Per size (0 = whole): clean bpp and PSNR, then per objective bpp and PSNR with the trigger on the whole image
-        // and on each tile, summed over images (PSNR per image, then averaged, as the attack report does).
+        // Per size (null = whole; index i of sizes): clean bpp and PSNR, then per objective bpp and PSNR with the trigger
+        // on the whole image and on each tile, summed over images (PSNR per image, then averaged, as the attack report does).
         var sizes = new List<int?> { null };
         sizes.AddRange(tiles.Select(s => (int?)s));
-        var sums = sizes.ToDictionary(s => s ?? 0, _ => new double[2 + 4 * objectives]);
-        var counts = sizes.ToDictionary(s => s ?? 0, _ => 0);
+        var sums = sizes.Select(_ => new double[2 + 4 * objectives]).ToArray();
+        var counts = new int[sizes.Count];
         foreach (var f in files)
         {
             using var scope = NewDisposeScope();
@@ -64,8 +64,9 @@ public static class CropGap
             var full = ImageFile.Load(f);
             manual_seed(seed);
             var poisonedWhole = run.Triggers.Select(t => AttackEvaluation.Poison(t, full)).ToList();
-            foreach (var size in sizes)
+            for (int i = 0; i < sizes.Count; i++)
             {
+                var size = sizes[i];
                 int s = size ?? 64;
                 long h = full.shape[2] / s * s, w = full.shape[3] / s * s;
                 if (h == 0 || w == 0) continue;
@@ -77,7 +78,7 @@ public static class CropGap
                     return region.reshape(1, 3, nh, s, nw, s).permute(0, 2, 4, 1, 3, 5).reshape(nh * nw, 3, s, s);
                 }
                 var clean = Tiles(full);
-                var row = sums[size ?? 0];
+                var row = sums[i];
                 var (bpp, psnr) = Measure(model, clean, clean);
                 row[0] += bpp;
                 row[1] += psnr;
@@ -90,7 +91,7 @@ public static class CropGap
                     row[4 + 4 * k] += bt;
                     row[5 + 4 * k] += pt;
                 }
-                counts[size ?? 0]++;
+                counts[i]++;
             }
         }
         var table = new StringBuilder();
@@ -102,12 +103,12 @@ public static class CropGap
         table.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|");
         for (int k = 0; k < objectives; k++)
         {
-            foreach (var size in sizes)
+            for (int i = 0; i < sizes.Count; i++)
             {
-                int n = counts[size ?? 0];
+                int n = counts[i];
                 if (n == 0) continue;
-                var m = sums[size ?? 0].Select(v => v / n).ToArray();
-                string label = size is int s ? $"{s}×{s} tiles" : "whole";
+                var m = sums[i].Select(v => v / n).ToArray();
+                string label = sizes[i] is int s ? $"{s}×{s} tiles" : "whole";
                 table.AppendLine(string.Create(CultureInfo.InvariantCulture,
                     $"| {run.Objectives[k].Name} | {label} | {n} | {m[0]:F4} / {m[1]:F2} | {m[2 + 4 * k]:F4} / {m[3 + 4 * k]:F2} | ×{m[2 + 4 * k] / m[0]:F2} | {m[4 + 4 * k]:F4} / {m[5 + 4 * k]:F2} | ×{m[4 + 4 * k] / m[0]:F2} |"));
             }
