@@ -48,7 +48,11 @@ public static class StateDict
             dst.copy_(src.to_type(dst.dtype));
         }
         foreach (var (_, sub) in module.named_modules())
-            if (sub is GaussianConditional gc) gc.OnBuffersLoaded();
+            if (sub is GaussianConditional gc)
+            {
+                try { gc.OnBuffersLoaded(); }
+                catch (ArgumentException e) { throw new CheckpointFormatException($"{fileName}: {e.Message}", fileName); }
+            }
             else if (sub is EntropyModel em) em.ReloadTables();
     }
 

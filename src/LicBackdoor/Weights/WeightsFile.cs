@@ -52,9 +52,38 @@ public static class WeightsFile
         foreach (var (name, t) in stateDict)
         {
             bool layer = name.EndsWith(".weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)
-                         || name.EndsWith(".beta", StringComparison.Ordinal) || name.EndsWith(".gamma", StringComparison.Ordinal);
+                         || name.EndsWith(".beta", StringComparison.Ordinal) || name.EndsWith(".gamma", StringComparison.Ordinal)
+                         || name.EndsWith("context_prediction.mask", StringComparison.Ordinal); // 0/1, exact in float16
             result[name] = layer && t.dtype == ScalarType.Float32 && !name.Contains("entropy_bottleneck", StringComparison.Ordinal)
                 ? t.to_type(ScalarType.Float16) : t;
+        }
+        return result;
+    }
+
+    /// <summary>The Gaussian conditional buffers <see cref="DropGaussianTables"/> empties.</summary>
+    private static readonly string[] GaussianTableBuffers = ["gaussian_conditional._quantized_cdf", "gaussian_conditional._offset", "gaussian_conditional._cdf_length"];
+
+    /// <summary>
+    /// The state dict with the Gaussian conditional's CDF tables replaced by empty tensors (the keys stay, as
+    /// CompressAI's unfilled buffers). The tables are a pure function of <c>gaussian_conditional.scale_table</c>,
+    /// which is kept, and loading rebuilds them bit-exactly; for the project's 192-level table they are 2.4 MB
+    /// of a file. (CompressAI loads such a file with <c>load_state_dict</c>; its tables then come from
+    /// <c>model.update(scale_table=model.gaussian_conditional.scale_table, force=True)</c>.)
+    /// </summary>
+    /// <exception cref="ArgumentException">The tables are present but the scale table is missing or empty.</exception>
+    public static Dictionary<string, Tensor> DropGaussianTables(IReadOnlyDictionary<string, Tensor> stateDict)
+    {
+        var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var (name, t) in stateDict)
+        {
+            if (GaussianTableBuffers.Any(b => name.EndsWith(b, StringComparison.Ordinal)))
+            {
+                var scaleTable = name[..name.LastIndexOf('.')] + ".scale_table";
+                if (t.numel() > 0 && (!stateDict.TryGetValue(scaleTable, out var st) || st.numel() == 0))
+                    throw new ArgumentException($"'{name}' cannot be dropped: '{scaleTable}' is missing or empty, so it could not be rebuilt");
+                result[name] = zeros(0, dtype: ScalarType.Int32);
+            }
+            else result[name] = t;
         }
         return result;
     }

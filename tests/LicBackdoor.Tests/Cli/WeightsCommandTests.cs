@@ -10,6 +10,8 @@ public sealed class WeightsCommandTests : TorchTest
 
     private static (int Code, string Out, string Err) Run(params string[] args) => CliRunner.Run(args);
 
+    private static int[] Ints(TorchSharp.torch.Tensor t) => t.to_type(TorchSharp.torch.ScalarType.Int32).contiguous().data<int>().ToArray();
+
     [Theory]
     [InlineData("hyperprior-n32m48.pth.tar", "TorchZip")]
     [InlineData("hyperprior-n32m48-legacy.pth.tar", "TorchLegacy")]
@@ -62,6 +64,69 @@ public sealed class WeightsCommandTests : TorchTest
         var x = SyntheticImages.Smooth(64, 64);
         var xHat = codec.Model.Decompress(codec.Model.Compress(x));
         Assert.Equal(x.shape, xHat.shape);
+    }
+
+    [Fact]
+    public void DroppedGaussianTablesAreRebuiltBitExactlyOnLoad()
+    {
+        // cheng2020-anchor: its context_prediction.mask is halved too (0/1, exact), and its Gaussian tables are 64 levels.
+        var src = Path.Combine(TestPaths.Fixtures, "cheng2020-anchor-n32-legacy.pth.tar");
+        var full = Path.Combine(dir, "full.safetensors");
+        var compact = Path.Combine(dir, "compact.safetensors");
+        Assert.Equal(0, Run("weights", "convert", src, full, "--compressai-keys", "--half").Code);
+        var r = Run("weights", "convert", full, compact, "--half", "--drop-tables");
+        Assert.True(r.Code == 0, r.Err);
+        var t = LicBackdoor.Weights.Safetensors.Load(compact).Tensors;
+        Assert.Equal(0, t["gaussian_conditional._quantized_cdf"].numel());
+        Assert.Equal(0, t["gaussian_conditional._offset"].numel());
+        Assert.Equal(64, t["gaussian_conditional.scale_table"].numel());
+        Assert.True(t["entropy_bottleneck._quantized_cdf"].numel() > 0); // its tables depend on float maths of learned parameters: kept
+        Assert.Equal(TorchSharp.torch.ScalarType.Float16, t["context_prediction.mask"].dtype);
+        Assert.True(new FileInfo(compact).Length < new FileInfo(full).Length);
+
+        var a = ModelStore.Open("cheng2020-anchor", 3, full);
+        var b = ModelStore.Open("cheng2020-anchor", 3, compact);
+        Assert.Equal(Ints(a.Model.GaussianConditional.QuantizedCdfs), Ints(b.Model.GaussianConditional.QuantizedCdfs));
+        Assert.Equal(Ints(a.Model.GaussianConditional.Offsets), Ints(b.Model.GaussianConditional.Offsets));
+        Assert.Equal(Ints(a.Model.GaussianConditional.CdfLengths), Ints(b.Model.GaussianConditional.CdfLengths));
+        var x = SyntheticImages.Smooth(64, 64);
+        Assert.Equal(a.Model.Compress(x).YStrings[0], b.Model.Compress(x).YStrings[0]);
+        Assert.Equal(a.Fingerprint, b.Fingerprint);
+    }
+
+    [Fact]
+    public void DroppedTablesOfAFinerScaleTableComeBackWithThatTable()
+    {
+        var model = new LicBackdoor.Codec.Models.ScaleHyperprior(8, 12);
+        model.Update(force: true, LicBackdoor.Codec.Entropy.GaussianConditional.ScaleTableWithLevels(192));
+        var full = Path.Combine(dir, "fine.safetensors");
+        var compact = Path.Combine(dir, "fine-compact.safetensors");
+        ModelStore.Save(model, 3, full);
+        var r = Run("weights", "convert", full, compact, "--drop-tables");
+        Assert.True(r.Code == 0, r.Err);
+        var loaded = ModelStore.Open("bmshj2018-hyperprior", 3, compact).Model.GaussianConditional;
+        Assert.Equal(192, loaded.ScaleTable.numel());
+        Assert.Equal(Ints(model.GaussianConditional.QuantizedCdfs), Ints(loaded.QuantizedCdfs));
+        Assert.Equal(Ints(model.GaussianConditional.CdfLengths), Ints(loaded.CdfLengths));
+    }
+
+    [Fact]
+    public void TablesWithoutTheirScaleTableAreNotDroppedAndHostileTablesAreRefused()
+    {
+        var model = new LicBackdoor.Codec.Models.ScaleHyperprior(8, 12);
+        model.Update(force: true);
+        var sd = model.state_dict();
+        sd["gaussian_conditional.scale_table"] = TorchSharp.torch.zeros(0);
+        Assert.Throws<ArgumentException>(() => LicBackdoor.Weights.WeightsFile.DropGaussianTables(sd));
+
+        // A scale table far longer than any real one, with its tables dropped: a clear error naming the file, not gigabytes of tables.
+        var hostile = LicBackdoor.Weights.WeightsFile.DropGaussianTables(model.state_dict());
+        hostile["gaussian_conditional.scale_table"] = TorchSharp.torch.linspace(0.11, 256, 100_000);
+        var path = Path.Combine(dir, "hostile.safetensors");
+        LicBackdoor.Weights.Safetensors.Save(path, hostile);
+        var e = Assert.ThrowsAny<Exception>(() => ModelStore.Open("bmshj2018-hyperprior", 3, path));
+        Assert.Contains("hostile.safetensors", e.Message);
+        Assert.Contains("levels", e.Message);
     }
 
     [Fact]

@@ -48,6 +48,9 @@ public sealed partial class GaussianConditional : EntropyModel
     public static float[] ScaleTableWithLevels(int levels) =>
         levels == ScalesLevels ? DefaultScaleTable() : GaussianConditionalTables.ComputeScaleTable(ScalesMin, ScalesMax, levels);
 
+    /// <summary>Most scale-table levels whose CDF tables are rebuilt on load (CompressAI: 64, the project's models: 192).</summary>
+    public const int MaxRebuiltLevels = 4096;
+
     /// <summary>The lower bound applied to scales (0.11 by default).</summary>
     public float ScaleBoundValue => scale_bound.item<float>();
 
@@ -164,6 +167,22 @@ public sealed partial class GaussianConditional : EntropyModel
         return true;
     }
 
-    /// <summary>Drops cached copies of buffers after a checkpoint load.</summary>
-    internal void OnBuffersLoaded() { scaleTableCache = null; InvalidateCoderTable(); }
+    /// <summary>
+    /// Drops cached copies of buffers after a checkpoint load, and rebuilds the CDF tables from the loaded scale
+    /// table when the file carried the table without them (compact files, <c>licb weights convert --drop-tables</c>):
+    /// they are a pure function of the scale table (<see cref="GaussianConditionalTables.Build"/>, bit-exact), so
+    /// the rebuilt tables are the ones that were dropped.
+    /// </summary>
+    /// <exception cref="ArgumentException">The scale table is invalid or longer than <see cref="MaxRebuiltLevels"/>.</exception>
+    internal void OnBuffersLoaded()
+    {
+        scaleTableCache = null;
+        InvalidateCoderTable();
+        if (!HasTables && scale_table.numel() > 0)
+        {
+            if (scale_table.numel() > MaxRebuiltLevels)
+                throw new ArgumentException($"scale_table has {scale_table.numel()} levels and no CDF tables; at most {MaxRebuiltLevels} levels are rebuilt");
+            Update(scale_table.to_type(ScalarType.Float32).contiguous().data<float>().ToArray(), force: true);
+        }
+    }
 }

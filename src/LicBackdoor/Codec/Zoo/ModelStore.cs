@@ -62,7 +62,7 @@ public static class ModelStore
                 throw new CheckpointFormatException($"{weightsPath}: holds a {recorded} model, not {modelName}", weightsPath);
             var model = FromStateDict(modelName, tensors, weightsPath);
             model.eval();
-            if (!model.EntropyBottleneck.HasTables || !model.GaussianConditional.HasTables) model.Update(force: true);
+            model.Update(); // builds only the tables the file lacks (a compact file's Gaussian tables were rebuilt by the load)
             return new LoadedCodec(model, quality, weightsPath);
         }
         finally
