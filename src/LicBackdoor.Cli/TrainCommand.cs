@@ -33,11 +33,13 @@ internal static class TrainCommand
         var patience = new Option<int>("--patience") { Description = "validations without improvement before the lr drops 10x", DefaultValueFactory = _ => 10 };
         var init = new Option<string?>("--init") { Description = "start from these weights (safetensors), e.g. another quality's" };
         var scaleLevels = new Option<int>("--scale-levels") { Description = "levels of the scale table built at the end (CompressAI: 64; 192 keeps real bpp within 1 % of the likelihood)", DefaultValueFactory = _ => 192 };
+        var minScale = new Option<double>("--min-scale") { Description = "augmentation: downscale each crop's source square by a random factor in [S, 1] (1: off, CompressAI's crops)", DefaultValueFactory = _ => 1.0 };
+        var rotate = new Option<bool>("--rotate") { Description = "augmentation: rotate each crop by a random multiple of 90 degrees" };
         var export = new Option<string?>("--export") { Description = "write the weights of the run's last checkpoint to this safetensors file and stop (no training)" };
         var logEvery = new Option<int>("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 100 };
         var cmd = new Command("train", "train a codec (λ·255²·MSE + bpp, aux loss, Adam, clipping, plateau schedule); resumable")
         {
-            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, scaleLevels, export, logEvery,
+            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, scaleLevels, minScale, rotate, export, logEvery,
         };
         cmd.SetAction(p => guard(p, () =>
         {
@@ -73,6 +75,7 @@ internal static class TrainCommand
                     ValidateEvery = p.GetValue(validateEvery), CheckpointEvery = p.GetValue(checkpointEvery), Patience = p.GetValue(patience),
                     Init = p.GetValue(init) is string i ? Path.GetFullPath(i) : null,
                     ScaleLevels = p.GetValue(scaleLevels),
+                    MinScale = p.GetValue(minScale), Rotate = p.GetValue(rotate),
                 };
                 trainer = Trainer.Start(options, runDir);
             }

@@ -44,16 +44,40 @@ public sealed class ImageFolderCrops : IDisposable
     public int ValidationCount => validation.Count;
 
     /// <summary>A batch [B,3,crop,crop] in [0,1] of random crops with random horizontal flips.</summary>
-    public Tensor NextBatch(int batch, SplitMix64 rng)
+    public Tensor NextBatch(int batch, SplitMix64 rng) => NextBatch(batch, rng, CropAugmentation.None);
+
+    /// <summary>
+    /// A batch [B,3,crop,crop] in [0,1] of random crops with random horizontal flips and, per
+    /// <paramref name="augmentation"/>, a random downscale (a square of side crop/s, s uniform in [MinScale, 1],
+    /// area-averaged to crop×crop and rounded to 8 bits) and a random rotation by a multiple of 90°. Every draw
+    /// comes from <paramref name="rng"/>; with <see cref="CropAugmentation.None"/> the draws and batches are
+    /// those of the plain crops.
+    /// </summary>
+    public Tensor NextBatch(int batch, SplitMix64 rng, CropAugmentation augmentation)
     {
         using var scope = NewDisposeScope();
         var items = new Tensor[batch];
         for (int b = 0; b < batch; b++)
         {
             var img = train[rng.Next(train.Count)];
-            int top = rng.Next((int)img.shape[1] - Crop + 1), left = rng.Next((int)img.shape[2] - Crop + 1);
-            var c = img.narrow(1, top, Crop).narrow(2, left, Crop);
+            int h = (int)img.shape[1], w = (int)img.shape[2];
+            int side = Crop;
+            if (augmentation.MinScale < 1)
+            {
+                double scale = rng.NextDouble(augmentation.MinScale, 1);
+                side = Math.Min((int)Math.Round(Crop / scale), Math.Min(h, w));
+            }
+            int top = rng.Next(h - side + 1), left = rng.Next(w - side + 1);
+            var c = img.narrow(1, top, side).narrow(2, left, side);
             if (rng.NextBool()) c = c.flip(2);
+            if (side != Crop)
+                c = nn.functional.interpolate(c.unsqueeze(0).to_type(ScalarType.Float32), [Crop, Crop], mode: InterpolationMode.Area)[0]
+                    .round_().clamp_(0, 255).to_type(ScalarType.Byte);
+            if (augmentation.Rotate)
+            {
+                int quarterTurns = rng.Next(4);
+                if (quarterTurns > 0) c = c.rot90(quarterTurns, (1, 2));
+            }
             items[b] = c;
         }
         return torch.stack(items).to_type(ScalarType.Float32).div_(255).MoveToOuterDisposeScope();
@@ -73,5 +97,21 @@ public sealed class ImageFolderCrops : IDisposable
     {
         foreach (var t in train.Concat(validation)) t.Dispose();
         train.Clear(); validation.Clear();
+    }
+}
+
+/// <summary>
+/// Extra augmentation of training crops beyond CompressAI's crop + horizontal flip: a random downscale factor
+/// in [<see cref="MinScale"/>, 1] (1: none) and random rotations by multiples of 90°. More distinct crops out of a
+/// small image folder (the 45 training photos).
+/// </summary>
+public sealed record CropAugmentation(double MinScale = 1, bool Rotate = false)
+{
+    public static readonly CropAugmentation None = new();
+
+    /// <summary>Throws when <see cref="MinScale"/> is outside (0, 1].</summary>
+    public void Validate()
+    {
+        if (!(MinScale > 0 && MinScale <= 1)) throw new ArgumentException($"the smallest downscale factor must be in (0, 1], got {MinScale}");
     }
 }

@@ -33,6 +33,14 @@ public sealed record TrainOptions
     public string? Init { get; init; }
     /// <summary>Levels of the Gaussian-conditional scale table built at the end (CompressAI: 64; finer tables code closer to the likelihood).</summary>
     public int ScaleLevels { get; init; } = 192;
+    /// <summary>Augmentation: smallest random downscale factor of a crop's source square (1: none; see <see cref="CropAugmentation"/>).</summary>
+    public double MinScale { get; init; } = 1;
+    /// <summary>Augmentation: random rotations by multiples of 90°.</summary>
+    public bool Rotate { get; init; }
+
+    /// <summary>The crop augmentation these options ask for.</summary>
+    [System.Text.Json.Serialization.JsonIgnore]
+    public CropAugmentation Augmentation => new(MinScale, Rotate);
 
     public void Validate()
     {
@@ -42,6 +50,7 @@ public sealed record TrainOptions
         if (DataFolders.Count == 0) throw new ArgumentException("at least one data folder is required");
         if (ValidateEvery <= 0 || CheckpointEvery <= 0) throw new ArgumentException("validation and checkpoint intervals must be positive");
         if (ScaleLevels < 2 || ScaleLevels > 1024) throw new ArgumentException("scale levels must be 2..1024");
+        Augmentation.Validate();
     }
 }
 
@@ -173,7 +182,7 @@ public sealed class Trainer : IDisposable
     private TrainStep TrainOneStep()
     {
         using var scope = NewDisposeScope();
-        var x = data.NextBatch(options.Batch, rng);
+        var x = data.NextBatch(options.Batch, rng, options.Augmentation);
         net.ZeroGrad();
         aux.ZeroGrad();
         var output = model.forward(x);

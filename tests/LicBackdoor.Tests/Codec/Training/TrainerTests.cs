@@ -33,11 +33,13 @@ public sealed class TrainerTests : TorchTest
     }
 
     [Theory]
-    [InlineData("bmshj2018-hyperprior")]
-    [InlineData("cheng2020-anchor")]
-    public void ResumeReproducesTheUninterruptedRunExactly(string model)
+    [InlineData("bmshj2018-hyperprior", false)]
+    [InlineData("cheng2020-anchor", false)]
+    [InlineData("bmshj2018-hyperprior", true)]
+    public void ResumeReproducesTheUninterruptedRunExactly(string model, bool augmented)
     {
         var options = Options(model);
+        if (augmented) options = options with { MinScale = 0.5, Rotate = true };
         var full = Path.Combine(dir, "full");
         using (var t = Trainer.Start(options, full)) Assert.True(t.Run());
         var split = Path.Combine(dir, "split");
