@@ -35,7 +35,7 @@ internal static class WeightsCommand
         var output = new Argument<string>("output") { Description = "safetensors file to write" };
         var compressAi = new Option<bool>("--compressai-keys") { Description = "map CompressAI's legacy key names (module., downsample, _matrix{i}, …) to the current ones" };
         var stateDictOnly = new Option<bool>("--state-dict") { Description = "for PyTorch checkpoints: keep only the state dict (its keys without the 'state_dict.' prefix)" };
-        var half = new Option<bool>("--half") { Description = "store layer weights and biases (and GDN beta/gamma) as float16; entropy-model parameters and buffers stay float32" };
+        var half = new Option<bool>("--half") { Description = "store layer weights and biases (and GDN beta/gamma, and the context model's 0/1 mask) as float16; entropy-model parameters and the other buffers stay float32" };
         var dropTables = new Option<bool>("--drop-tables") { Description = "leave out the Gaussian conditional's CDF tables (derived from its scale table, rebuilt bit-exactly on load): 2.4 MB less for a 192-level table" };
         var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly, half, dropTables };
         convert.SetAction(p => guard(p, () =>

@@ -43,8 +43,9 @@ public static class WeightsFile
 
     /// <summary>
     /// A copy of the state dict with float32 layer weights, biases and GDN beta/gamma stored as float16, which
-    /// halves a codec's file; entropy-model parameters (quantiles, density matrices) and all buffers stay
-    /// float32. Loading converts back to float32, so the loaded model is the float16-rounded one.
+    /// halves a codec's file, and the context model's 0/1 mask too (exact in float16); entropy-model parameters
+    /// (quantiles, density matrices) and the other buffers stay float32. Loading converts back to float32, so the
+    /// loaded model is the float16-rounded one.
     /// </summary>
     public static Dictionary<string, Tensor> HalveLayerWeights(IReadOnlyDictionary<string, Tensor> stateDict)
     {
