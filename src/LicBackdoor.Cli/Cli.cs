@@ -74,6 +74,7 @@ public static class Cli
         root.Subcommands.Add(RdCommand.Build());
         root.Subcommands.Add(AttackCommand.Build(Guard, DataOption));
         root.Subcommands.Add(PoisonCommand.Build());
+        root.Subcommands.Add(CropCommand.Build());
         root.Subcommands.Add(DefendCommand.Build(Guard, DataOption));
         root.Subcommands.Add(PaperCommand.Build(Guard, DataOption));
         return root.Parse(args).Invoke();
