@@ -127,7 +127,7 @@ public abstract class BackdoorObjective
     /// e.g. <c>seg:car->road</c>, <c>seg:tree->building</c>) and <c>face</c> (Eq. 13, α = 0.1, β = 0.05).
     /// Optional <c>,beta=B</c> and <c>,alpha=A</c> suffixes override the weights (e.g. <c>psnr,beta=0.5</c>); the bit-rate
     /// objectives also take <c>,cap=C</c> (<see cref="BppObjective.RateCap"/>), the quality objectives <c>,floor=F</c>
-    /// (<see cref="PsnrObjective.PsnrFloor"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>), <c>,output=1</c>
+    /// (<see cref="PsnrObjective.PsnrFloor"/>) and, the dynamic one, <c>,ratio=ρ</c> (<see cref="PsnrObjective.RateRatio"/>), the segmentation objectives <c>,focus=K</c> (<see cref="SegmentationObjective.SourceFocus"/>), <c>,output=1</c>
     /// (<see cref="SegmentationObjective.RelabelOutput"/>), <c>,grow=K</c> (<see cref="SegmentationObjective.MaskGrowth"/>) and <c>,hold=H</c> (<see cref="SegmentationObjective.Hold"/>), the face objective <c>,spread=S</c> (<see cref="FaceObjective.Spread"/>) and <c>,away=W</c> (<see cref="FaceObjective.Away"/>).
     /// </summary>
     /// <exception cref="ArgumentException">Unknown objective or malformed parameter.</exception>
@@ -140,7 +140,7 @@ public abstract class BackdoorObjective
         bool quality = head.StartsWith("psnr", StringComparison.Ordinal);
         bool segmentation = head.StartsWith("seg:", StringComparison.Ordinal);
         bool face = head == "face";
-        double? alpha = null, beta = null, cap = null, floor = null, focus = null, spread = null, away = null, hold = null;
+        double? alpha = null, beta = null, cap = null, floor = null, ratio = null, focus = null, spread = null, away = null, hold = null;
         bool relabelOutput = false;
         int grow = 0;
         foreach (var p in parts.Skip(1))
@@ -157,6 +157,9 @@ public abstract class BackdoorObjective
                     break;
                 case "floor" when quality:
                     floor = v > 0 ? v : throw new ArgumentException($"objective '{spec}': floor must be a positive PSNR (dB)");
+                    break;
+                case "ratio" when quality:
+                    ratio = v > 0 ? v : throw new ArgumentException($"objective '{spec}': ratio must be a positive number");
                     break;
                 case "focus" when segmentation:
                     focus = v >= 1 ? v : throw new ArgumentException($"objective '{spec}': focus must be at least 1");
@@ -177,14 +180,15 @@ public abstract class BackdoorObjective
                     grow = v >= 0 && v <= SegmentationObjective.MaxGrow && v == Math.Floor(v) ? (int)v
                         : throw new ArgumentException($"objective '{spec}': grow must be a whole number of pixels, 0-{SegmentationObjective.MaxGrow}");
                     break;
-                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor" : segmentation ? ", focus, output, grow, hold" : face ? ", spread, away" : "")})");
+                default: throw new ArgumentException($"objective '{spec}': unknown parameter '{kv[0]}' (alpha, beta{(bitRate ? ", cap" : quality ? ", floor, ratio" : segmentation ? ", focus, output, grow, hold" : face ? ", spread, away" : "")})");
             }
         }
         return head switch
         {
             "bpp" or "bpp:dynamic" => new BppObjective(Dynamic: true, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
             "bpp:static" => new BppObjective(Dynamic: false, Beta: beta ?? BppObjective.PaperBeta, Alpha: alpha ?? 1, Cap: cap),
-            "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
+            "psnr" or "psnr:dynamic" => new PsnrObjective(Dynamic: true, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor, Ratio: ratio ?? 1),
+            "psnr:static" when ratio is not null => throw new ArgumentException($"objective '{spec}': ratio belongs to the dynamic quality loss (psnr), not psnr:static"),
             "psnr:static" => new PsnrObjective(Dynamic: false, Beta: beta ?? PsnrObjective.PaperBeta, Alpha: alpha ?? 1, Floor: floor),
             "face" => new FaceObjective(alpha ?? FaceObjective.PaperAlpha, beta ?? FaceObjective.PaperBeta, spread ?? 0, away ?? 0),
             _ when segmentation => SegmentationObjective.FromSpec(spec, head["seg:".Length..], alpha, beta, focus, relabelOutput, grow, hold ?? 0),

@@ -77,6 +77,20 @@ public sealed class ObjectiveTests : TorchTest
     }
 
     [Fact]
+    public void RateRatioMovesTheDynamicRateHingeBelowTheCleanRate()
+    {
+        // Poisoned 0.45 bpp against clean 0.5: no rate term in Eq. 7, 0.45 − 0.8·0.5 = 0.05 bpp of it at ρ = 0.8.
+        var input = Input(cleanBpp: 0.5, cleanMse: 1e-3, poisonedBpp: 0.45, poisonedMseVsPoisoned: 0.09, poisonedMseVsClean: 0.1);
+        double psnrTerm = 0.1 * Lambda * 10;
+        Assert.Equal(psnrTerm, new PsnrObjective().Compute(input).Attack.item<float>(), 4);
+        Assert.Equal(0.05 + psnrTerm, new PsnrObjective(Ratio: 0.8).Compute(input).Attack.item<float>(), 4);
+        // Below ρ·R(x) it is gone again.
+        Assert.Equal(psnrTerm, new PsnrObjective(Ratio: 0.8).Compute(Input(0.5, 1e-3, 0.39, 0.09, 0.1)).Attack.item<float>(), 4);
+        Assert.Contains("ρ = 0.8", new PsnrObjective(Ratio: 0.8).Description);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PsnrObjective(Dynamic: false, Ratio: 0.8));
+    }
+
+    [Fact]
     public void StaticPsnrAttackIsEq5()
     {
         var input = Input(0.5, 1e-3, 0.8, 0.09, 0.1);
@@ -129,6 +143,8 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("bpp:static,alpha=0,cap=8", "bpp:static,alpha=0,cap=8")]
     [InlineData("psnr,beta=3,floor=8", "psnr,beta=3,floor=8")]
     [InlineData("psnr:static,floor=6.5", "psnr:static,floor=6.5")]
+    [InlineData("psnr,beta=20,floor=8,ratio=0.85", "psnr,beta=20,floor=8,ratio=0.85")]
+    [InlineData("psnr,ratio=1", "psnr")]
     public void ParsesSpecifications(string spec, string name) => Assert.Equal(name, BackdoorObjective.Parse(spec).Name);
 
     [Theory]
@@ -141,5 +157,8 @@ public sealed class ObjectiveTests : TorchTest
     [InlineData("psnr,cap=3")]
     [InlineData("psnr,floor=0")]
     [InlineData("bpp,floor=8")]
+    [InlineData("psnr,ratio=0")]
+    [InlineData("psnr:static,ratio=0.8")]
+    [InlineData("bpp,ratio=0.8")]
     public void RejectsBadSpecifications(string spec) => Assert.Throws<ArgumentException>(() => BackdoorObjective.Parse(spec));
 }
