@@ -42,14 +42,14 @@ internal static class WeightsCommand
         {
             var path = p.GetValue(input)!;
             Dictionary<string, TorchSharp.torch.Tensor> tensors;
-            if (p.GetValue(stateDictOnly) && TorchCheckpoint.IsTorchCheckpoint(path)) tensors = TorchCheckpoint.LoadStateDict(path);
-            else tensors = WeightsFile.Load(path).Tensors;
+            Dictionary<string, string> meta;
+            if (p.GetValue(stateDictOnly) && TorchCheckpoint.IsTorchCheckpoint(path)) (tensors, meta) = (TorchCheckpoint.LoadStateDict(path), new Dictionary<string, string>());
+            else (_, tensors, meta) = WeightsFile.LoadWithMetadata(path);
             try
             {
                 var result = p.GetValue(compressAi) ? CompressAiKeys.Remap(tensors, path) : tensors;
                 if (p.GetValue(half)) result = WeightsFile.HalveLayerWeights(result);
                 if (p.GetValue(dropTables)) result = WeightsFile.DropGaussianTables(result);
-                var meta = WeightsFile.Metadata(path);
                 meta.TryAdd("licb.source", Path.GetFileName(path)); // a converted conversion keeps the first source
                 Safetensors.Save(p.GetValue(output)!, result, meta);
                 Console.WriteLine($"{p.GetValue(output)}: {result.Count} tensors");

@@ -28,18 +28,28 @@ public static class WeightsFile
     /// <summary>Loads every tensor of the file; the caller disposes them.</summary>
     public static (WeightsFormat Format, Dictionary<string, Tensor> Tensors) Load(string path)
     {
-        var format = Detect(path);
-        return format switch
-        {
-            WeightsFormat.Safetensors => (format, Safetensors.Load(path).Tensors),
-            WeightsFormat.TfJsManifest => (format, TfJsWeights.Load(path)),
-            _ => (format, Flatten(TorchCheckpoint.Load(path), path)),
-        };
+        var (format, tensors, _) = LoadWithMetadata(path);
+        return (format, tensors);
     }
 
-    /// <summary>The string metadata of a safetensors file (empty for the other formats).</summary>
-    public static Dictionary<string, string> Metadata(string path) =>
-        Detect(path) == WeightsFormat.Safetensors ? Safetensors.Load(path).Metadata : new Dictionary<string, string>();
+    /// <summary>
+    /// Every tensor and the string metadata (a safetensors file's <c>__metadata__</c>; empty for the other formats),
+    /// from one read of the file; the caller disposes the tensors.
+    /// </summary>
+    public static (WeightsFormat Format, Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) LoadWithMetadata(string path)
+    {
+        var format = Detect(path);
+        switch (format)
+        {
+            case WeightsFormat.Safetensors:
+                var (tensors, meta) = Safetensors.Load(path);
+                return (format, tensors, meta);
+            case WeightsFormat.TfJsManifest:
+                return (format, TfJsWeights.Load(path), new Dictionary<string, string>());
+            default:
+                return (format, Flatten(TorchCheckpoint.Load(path), path), new Dictionary<string, string>());
+        }
+    }
 
     /// <summary>
     /// A copy of the state dict with float32 layer weights, biases and GDN beta/gamma stored as float16, which

@@ -67,6 +67,22 @@ public sealed class WeightsCommandTests : TorchTest
     }
 
     [Fact]
+    public void ConvertKeepsASafetensorsFilesMetadataAndItsFirstSource()
+    {
+        var first = Path.Combine(dir, "first.safetensors");
+        var second = Path.Combine(dir, "second.safetensors");
+        var third = Path.Combine(dir, "third.safetensors");
+        LicBackdoor.Weights.Safetensors.Save(first, new Dictionary<string, TorchSharp.torch.Tensor> { ["w.weight"] = TorchSharp.torch.ones(2, 3) },
+            new Dictionary<string, string> { ["licb.train"] = "q3, 1000 steps" });
+        Assert.Equal(0, Run("weights", "convert", first, second, "--half").Code);
+        Assert.Equal(0, Run("weights", "convert", second, third).Code);
+        var (tensors, meta) = LicBackdoor.Weights.Safetensors.Load(third);
+        Assert.Equal("q3, 1000 steps", meta["licb.train"]);
+        Assert.Equal("first.safetensors", meta["licb.source"]);
+        Assert.Equal(TorchSharp.torch.ScalarType.Float16, tensors["w.weight"].dtype);
+    }
+
+    [Fact]
     public void DroppedGaussianTablesAreRebuiltBitExactlyOnLoad()
     {
         // cheng2020-anchor: its context_prediction.mask is halved too (0/1, exact), and its Gaussian tables are 64 levels.
