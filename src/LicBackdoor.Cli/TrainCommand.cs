@@ -1,4 +1,5 @@
 using System.CommandLine;
+using LicBackdoor.Codec.Models;
 using System.Globalization;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Codec.Zoo;
@@ -17,7 +18,7 @@ internal static class TrainCommand
         var model = new Option<string>("--model", "-m") { Description = $"architecture: {string.Join(", ", ModelZoo.ModelNames)}", DefaultValueFactory = _ => "bmshj2018-hyperprior" };
         var quality = new Option<int>("--quality", "-q") { Description = "quality index: sets λ (CompressAI's table) and N/M unless given", DefaultValueFactory = _ => 3 };
         var n = new Option<int?>("--n") { Description = "channels N (default: the quality's CompressAI size)" };
-        var m = new Option<int?>("--m") { Description = "latent channels M (hyperprior; default: the quality's CompressAI size)" };
+        var m = new Option<int?>("--m") { Description = "latent channels M (default: the quality's CompressAI size; for cheng2020-anchor, where CompressAI ties M to N, M ≠ N decouples them)" };
         var mini = new Option<bool>("--mini") { Description = "the CPU-sized configuration (hyperprior-mini: N=64 M=192; cheng2020-anchor-mini: N=64)" };
         var lambda = new Option<double?>("--lambda") { Description = "rate-distortion trade-off λ (default: the quality's)" };
         var steps = new Option<int>("--steps") { Description = "total steps (with --resume: changes the run's total)", DefaultValueFactory = _ => 20000 };
@@ -68,7 +69,9 @@ internal static class TrainCommand
                     : new[] { DataRoot.Folder("photos", p.GetValue(dataOption)), DataRoot.Folder(Path.Combine("camvid", "train"), p.GetValue(dataOption)) };
                 var options = new TrainOptions
                 {
-                    Model = name, Quality = entry.Quality, N = p.GetValue(n) ?? entry.N, M = p.GetValue(m) ?? entry.M,
+                    Model = name, Quality = entry.Quality, N = p.GetValue(n) ?? entry.N,
+                    // cheng2020-anchor ties M to N unless --m says otherwise (CompressAI has no M for it)
+                    M = p.GetValue(m) ?? (name == Cheng2020Anchor.Name && p.GetValue(n) is int givenN ? givenN : entry.M),
                     Lambda = p.GetValue(lambda) ?? entry.LambdaMse, DataFolders = data.Select(Path.GetFullPath).ToArray(),
                     Steps = p.GetValue(steps), Batch = p.GetValue(batch), Crop = p.GetValue(crop), LearningRate = p.GetValue(lr),
                     AuxLearningRate = p.GetValue(auxLr), ClipMaxNorm = p.GetValue(clip), Seed = p.GetValue(seed),

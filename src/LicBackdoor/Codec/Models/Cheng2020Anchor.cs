@@ -14,7 +14,10 @@ namespace LicBackdoor.Codec.Models;
 /// <code>
 /// x ─g_a─► y ─h_a─► z ─Q─► ẑ ─h_s─► ψ ;  (μ, σ) = e(ψ, ctx(ŷ_&lt;i)) ;  ŷ = Q(y-μ)+μ ;  x̂ = g_s(ŷ)
 /// </code>
-/// M = N. Compress/decompress run the raster-order autoregressive loop (see <see cref="ContextCoder"/>).
+/// CompressAI ties the latent channels to N (M = N); <c>m</c> decouples them (not in CompressAI: the last conv of g_a,
+/// the first of h_a and g_s, the last of h_s, the context model and the entropy parameters take M, the rest N), so a
+/// CPU-sized model can keep few transform channels and many latent ones, as hyperprior-mini does (N=64, M=192).
+/// With M = N the layers and keys are exactly CompressAI's. Compress/decompress run the raster-order autoregressive loop (see <see cref="ContextCoder"/>).
 /// </summary>
 public sealed class Cheng2020Anchor : CompressionModel
 {
@@ -26,32 +29,34 @@ public sealed class Cheng2020Anchor : CompressionModel
     private readonly EntropyBottleneck entropy_bottleneck;
     private readonly GaussianConditional gaussian_conditional;
 
-    public Cheng2020Anchor(int n = 128) : base(nameof(Cheng2020Anchor))
+    public Cheng2020Anchor(int n = 128, int? m = null) : base(nameof(Cheng2020Anchor))
     {
         if (n <= 0 || n % 2 != 0) throw new ArgumentOutOfRangeException(nameof(n), "N must be a positive even number");
+        int mm = m ?? n;
+        if (mm <= 0 || mm % 2 != 0) throw new ArgumentOutOfRangeException(nameof(m), "M must be a positive even number");
         N = n;
-        int m = n;
+        M = mm;
         g_a = Numbered(
             new ResidualBlockWithStride(3, n, 2), new ResidualBlock(n, n),
             new ResidualBlockWithStride(n, n, 2), new ResidualBlock(n, n),
             new ResidualBlockWithStride(n, n, 2), new ResidualBlock(n, n),
-            Conv3x3(n, n, 2));
+            Conv3x3(n, mm, 2));
         h_a = Numbered(
-            Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n, 2), LeakyRelu(),
+            Conv3x3(mm, n), LeakyRelu(), Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n, 2), LeakyRelu(),
             Conv3x3(n, n), LeakyRelu(), Conv3x3(n, n, 2));
         h_s = Numbered(
             Conv3x3(n, n), LeakyRelu(), SubpelConv3x3(n, n, 2), LeakyRelu(), Conv3x3(n, n * 3 / 2), LeakyRelu(),
-            SubpelConv3x3(n * 3 / 2, n * 3 / 2, 2), LeakyRelu(), Conv3x3(n * 3 / 2, n * 2));
+            SubpelConv3x3(n * 3 / 2, n * 3 / 2, 2), LeakyRelu(), Conv3x3(n * 3 / 2, mm * 2));
         g_s = Numbered(
-            new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
+            new ResidualBlock(mm, n), new ResidualBlockUpsample(n, n, 2),
             new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
             new ResidualBlock(n, n), new ResidualBlockUpsample(n, n, 2),
             new ResidualBlock(n, n), SubpelConv3x3(n, 3, 2));
         entropy_parameters = Numbered(
-            nn.Conv2d(m * 12 / 3, m * 10 / 3, 1), LeakyRelu(),
-            nn.Conv2d(m * 10 / 3, m * 8 / 3, 1), LeakyRelu(),
-            nn.Conv2d(m * 8 / 3, m * 6 / 3, 1));
-        context_prediction = new MaskedConv2d(m, 2 * m, kernelSize: 5, padding: 2, stride: 1, maskType: MaskType.A);
+            nn.Conv2d(mm * 12 / 3, mm * 10 / 3, 1), LeakyRelu(),
+            nn.Conv2d(mm * 10 / 3, mm * 8 / 3, 1), LeakyRelu(),
+            nn.Conv2d(mm * 8 / 3, mm * 6 / 3, 1));
+        context_prediction = new MaskedConv2d(mm, 2 * mm, kernelSize: 5, padding: 2, stride: 1, maskType: MaskType.A);
         entropy_bottleneck = new EntropyBottleneck(n);
         gaussian_conditional = new GaussianConditional();
         register_module("g_a", g_a);
@@ -65,7 +70,8 @@ public sealed class Cheng2020Anchor : CompressionModel
     }
 
     public int N { get; }
-    public int M => N;
+    /// <summary>Latent channels (N unless decoupled).</summary>
+    public int M { get; }
     public override string ModelName => Name;
 
     public override Sequential Analysis => g_a;

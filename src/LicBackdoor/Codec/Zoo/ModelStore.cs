@@ -111,7 +111,7 @@ public static class ModelStore
         var model = modelName switch
         {
             ScaleHyperprior.Name => ModelZoo.Build(modelName, (int)Dim0("g_a.0.weight"), (int)Dim0("g_a.6.weight")),
-            Cheng2020Anchor.Name => ModelZoo.Build(modelName, (int)Dim0("g_a.0.conv1.weight"), 0),
+            Cheng2020Anchor.Name => ModelZoo.Build(modelName, (int)Dim0("g_a.0.conv1.weight"), (int)Dim0("g_a.6.weight")),
             _ => throw new ArgumentException($"unknown model '{modelName}'"),
         };
         StateDict.Load(model, sd, fileName);

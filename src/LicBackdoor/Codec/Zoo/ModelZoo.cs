@@ -92,11 +92,11 @@ public static class ModelZoo
             ?? throw new ArgumentException($"{model} has no quality {quality} (valid: {qualities.Min()}-{qualities.Max()})");
     }
 
-    /// <summary>Builds an architecture with the given channel counts (M is ignored for cheng2020-anchor).</summary>
+    /// <summary>Builds an architecture with the given channel counts (for cheng2020-anchor, M ≤ 0 means M = N, CompressAI's tie).</summary>
     public static CompressionModel Build(string model, int n, int m) => TorchScope.Build<CompressionModel>(() => model switch
     {
         ScaleHyperprior.Name => new ScaleHyperprior(n, m),
-        Cheng2020Anchor.Name => new Cheng2020Anchor(n),
+        Cheng2020Anchor.Name => new Cheng2020Anchor(n, m > 0 ? m : null),
         _ => throw new ArgumentException($"unknown model '{model}' (known: {string.Join(", ", ModelNames)})"),
     });
 

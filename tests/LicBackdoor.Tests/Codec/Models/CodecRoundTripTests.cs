@@ -7,10 +7,11 @@ namespace LicBackdoor.Tests.Codec.Models;
 
 public sealed class CodecRoundTripTests : TorchTest
 {
-    private static CompressionModel Small(string name)
+    /// <summary>N=16, M=24 for the hyperprior; N=M=16 for cheng2020-anchor unless <paramref name="chengM"/> decouples M.</summary>
+    private static CompressionModel Small(string name, int chengM = 16)
     {
         random.manual_seed(3);
-        var m = ModelZoo.Build(name, 16, 24);
+        var m = ModelZoo.Build(name, 16, name == Cheng2020Anchor.Name ? chengM : 24);
         m.eval();
         m.Update(force: true);
         return m;
@@ -74,6 +75,18 @@ public sealed class CodecRoundTripTests : TorchTest
         Assert.Equal(x.shape, xHat.shape);
         // Decompress runs g_s on CodecThreads.Count threads; on the same count the floats are the same.
         Assert.True(xHat.equal(CodecThreads.Run(() => model.Synthesize(yHatEnc).clamp(0, 1))).all().item<bool>());
+    }
+
+    [Fact]
+    public void ChengWithADecoupledMCodesAndDecodesItsLatentsExactly()
+    {
+        var model = (Cheng2020Anchor)Small(Cheng2020Anchor.Name, chengM: 24);
+        Assert.Equal(24, model.M);
+        using var _ = no_grad();
+        var x = SyntheticImages.Smooth(64, 128, batch: 2);
+        var (latents, yHatEnc) = model.CompressLatents(x);
+        Assert.Equal(new long[] { 2, 24, 4, 8 }, yHatEnc.shape);
+        Assert.True(yHatEnc.equal(model.DecodeLatents(latents)).all().item<bool>(), "decoded latents differ from the encoder's");
     }
 
     [Fact]

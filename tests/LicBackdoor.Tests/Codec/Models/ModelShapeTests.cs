@@ -21,8 +21,8 @@ public sealed class ModelShapeTests : TorchTest
     [InlineData(Cheng2020Anchor.Name)]
     public void ForwardShapes(string name)
     {
-        var model = ModelZoo.Build(name, 16, 24);
-        int m = model is ScaleHyperprior ? 24 : 16;
+        var model = ModelZoo.Build(name, 16, 24);   // for cheng2020-anchor a decoupled M (CompressAI: M = N)
+        const int m = 24;
         var x = rand(2, 3, 64, 128);
         model.train();
         var o = model.forward(x);
@@ -57,6 +57,25 @@ public sealed class ModelShapeTests : TorchTest
         Assert.Equal(new long[] { 768, 192, 3, 3 }, sd["h_s.6.0.weight"].shape);
         var hs = new ScaleHyperprior(128, 192).state_dict();
         Assert.Equal(new long[] { 192, 128, 5, 5 }, hs["g_s.0.weight"].shape); // ConvTranspose [in, out, k, k]
+    }
+
+    [Fact]
+    public void ChengWithADecoupledMPutsMOnTheLatentSideOnlyAndLoadsBack()
+    {
+        var model = new Cheng2020Anchor(16, 24);
+        Assert.Equal((16, 24), (model.N, model.M));
+        var sd = model.state_dict();
+        Assert.Equal(new long[] { 24, 16, 3, 3 }, sd["g_a.6.weight"].shape);
+        Assert.Equal(new long[] { 16, 24, 3, 3 }, sd["h_a.0.weight"].shape);
+        Assert.Equal(new long[] { 48, 24, 3, 3 }, sd["h_s.8.weight"].shape);
+        Assert.Equal(new long[] { 16, 24, 1, 1 }, sd["g_s.0.skip.weight"].shape); // ResidualBlock(M, N) gains its 1x1 skip
+        Assert.Equal(new long[] { 48, 24, 5, 5 }, sd["context_prediction.mask"].shape);
+        Assert.Equal(new long[] { 80, 96, 1, 1 }, sd["entropy_parameters.0.weight"].shape);
+        Assert.Equal(new long[] { 16, 16, 3, 3 }, sd["h_a.8.weight"].shape);              // z keeps N channels
+        Assert.DoesNotContain("g_s.0.skip.weight", new Cheng2020Anchor(16).state_dict().Keys);
+        var loaded = (Cheng2020Anchor)ModelStore.FromStateDict(Cheng2020Anchor.Name, sd, "test");
+        Assert.Equal((16, 24), (loaded.N, loaded.M));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Cheng2020Anchor(16, 7));
     }
 
     [Fact]
