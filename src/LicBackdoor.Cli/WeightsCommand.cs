@@ -37,7 +37,8 @@ internal static class WeightsCommand
         var stateDictOnly = new Option<bool>("--state-dict") { Description = "for PyTorch checkpoints: keep only the state dict (its keys without the 'state_dict.' prefix)" };
         var half = new Option<bool>("--half") { Description = "store layer weights and biases (and GDN beta/gamma, and the context model's 0/1 mask) as float16; entropy-model parameters and the other buffers stay float32" };
         var dropTables = new Option<bool>("--drop-tables") { Description = "leave out the Gaussian conditional's CDF tables (derived from its scale table, rebuilt bit-exactly on load): 2.4 MB less for a 192-level table" };
-        var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly, half, dropTables };
+        var int8 = new Option<bool>("--int8") { Description = "store convolution kernels as int8 with one float32 scale per output channel (a quarter of float32; loads as the float model with weights q·scale; biases, GDN and entropy models untouched)" };
+        var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly, half, dropTables, int8 };
         convert.SetAction(p => guard(p, () =>
         {
             var path = p.GetValue(input)!;
@@ -48,6 +49,7 @@ internal static class WeightsCommand
             try
             {
                 var result = p.GetValue(compressAi) ? CompressAiKeys.Remap(tensors, path) : tensors;
+                if (p.GetValue(int8)) result = Int8Weights.Quantize(result);
                 if (p.GetValue(half)) result = WeightsFile.HalveLayerWeights(result);
                 if (p.GetValue(dropTables)) result = WeightsFile.DropGaussianTables(result);
                 meta.TryAdd("licb.source", Path.GetFileName(path)); // a converted conversion keeps the first source

@@ -11,8 +11,19 @@ namespace LicBackdoor.Weights;
 /// </summary>
 public static class StateDict
 {
-    /// <summary>Copies <paramref name="source"/> into <paramref name="module"/>; <paramref name="fileName"/> is used in errors.</summary>
+    /// <summary>
+    /// Copies <paramref name="source"/> into <paramref name="module"/> (8-bit weights and their scales, <see cref="Int8Weights"/>,
+    /// are turned into float weights first); <paramref name="fileName"/> is used in errors.
+    /// </summary>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string fileName)
+    {
+        if (!Int8Weights.Any(source) && !source.Values.Any(t => t.dtype == ScalarType.Int8)) { LoadFloat(module, source, fileName); return; }
+        var dequantized = Int8Weights.Dequantize(source, fileName, out var created);
+        try { LoadFloat(module, dequantized, fileName); }
+        finally { foreach (var t in created) t.Dispose(); }
+    }
+
+    private static void LoadFloat(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string fileName)
     {
         var target = module.state_dict();
         var missing = target.Keys.Where(k => !source.ContainsKey(k)).ToList();
