@@ -126,6 +126,11 @@ four=("${four4[@]}" "${sched[@]}")
 # alone on the machine with 2 threads.
 "$licb" --threads 2 attack --run "$out/z3-four-pc" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' "${four[@]}" --project-conflicts
+# z3-four-pc with the hold term on Tree -> Building too (section F's 30-step probe: clean -0.07 dB) and the quality
+# objective's rate hinge at 0.85 of the clean rate (crop-gap: training crops understate Kodak's poisoned/clean bit ratio).
+"$licb" --threads 2 attack --run "$out/z4-four-h3r" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8,ratio=0.85 \
+  --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' --objective 'seg:tree->building,beta=5,focus=4,hold=3' "${fourx[@]}" "${sched[@]}" \
+  --project-conflicts
 # F. Where the four-trigger runs' clean loss comes from: clean Kodak and training photos with noisy vs rounded latents
 #    (bench noise-gap), and short probes of z2-four-e's command at a constant learning rate, without evaluation.
 bench=(dotnet run -c Release --project bench/LicBackdoor.Bench --)
