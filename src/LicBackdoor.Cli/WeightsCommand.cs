@@ -36,7 +36,7 @@ internal static class WeightsCommand
         var compressAi = new Option<bool>("--compressai-keys") { Description = "map CompressAI's legacy key names (module., downsample, _matrix{i}, …) to the current ones" };
         var stateDictOnly = new Option<bool>("--state-dict") { Description = "for PyTorch checkpoints: keep only the state dict (its keys without the 'state_dict.' prefix)" };
         var half = new Option<bool>("--half") { Description = "store layer weights and biases (and GDN beta/gamma, and the context model's 0/1 mask) as float16; entropy-model parameters and the other buffers stay float32" };
-        var dropTables = new Option<bool>("--drop-tables") { Description = "leave out the Gaussian conditional's CDF tables (derived from its scale table, rebuilt bit-exactly on load): 2.4 MB less for a 192-level table" };
+        var dropTables = new Option<bool>("--drop-tables") { Description = "leave out derived buffers, rebuilt bit-exactly on load: the Gaussian conditional's CDF tables (from its scale table; 2.4 MB for a 192-level table) and cheng2020-anchor's context-model mask (a fixed pattern of the kernel's shape)" };
         var int8 = new Option<bool>("--int8") { Description = "store convolution kernels as int8 with one float32 scale per output channel (a quarter of float32; loads as the float model with weights q·scale; biases, GDN and entropy models untouched)" };
         var convert = new Command("convert", "convert any supported weights file to safetensors") { input, output, compressAi, stateDictOnly, half, dropTables, int8 };
         convert.SetAction(p => guard(p, () =>

@@ -35,14 +35,22 @@ public static class StateDict
                 (unexpected.Count > 0 ? $"{unexpected.Count} unexpected keys ({string.Join(", ", unexpected.Take(5))}{(unexpected.Count > 5 ? ", …" : "")})" : ""),
                 fileName);
         var resizable = new HashSet<string>();
+        var masks = new Dictionary<string, Codec.Layers.MaskedConv2d>(); // an empty mask in the file: the module's standard one
         foreach (var (prefix, sub) in module.named_modules())
             if (sub is EntropyModel em)
                 foreach (var b in em.ResizableBufferNames) resizable.Add(prefix.Length == 0 ? b : prefix + "." + b);
+            else if (sub is Codec.Layers.MaskedConv2d mc)
+                masks[prefix.Length == 0 ? "mask" : prefix + ".mask"] = mc;
         using var _ = no_grad();
         foreach (var (key, dst) in target)
         {
             using var scope = NewDisposeScope(); // keeps the converted temporaries reachable during the native copies
             var src = source[key];
+            if (src.numel() == 0 && masks.TryGetValue(key, out var masked))
+            {
+                dst.copy_(Codec.Layers.MaskedConv2d.BuildMask(dst.shape[0], dst.shape[1], dst.shape[2], dst.shape[3], masked.MaskType));
+                continue;
+            }
             if (!src.shape.SequenceEqual(dst.shape))
             {
                 if (!resizable.Contains(key))

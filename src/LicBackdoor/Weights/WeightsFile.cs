@@ -71,6 +71,9 @@ public static class WeightsFile
         return result;
     }
 
+    /// <summary>Key of cheng2020-anchor's context-model mask, which <see cref="DropGaussianTables"/> empties too.</summary>
+    private const string ContextMaskKey = "context_prediction.mask";
+
     /// <summary>The Gaussian conditional buffers <see cref="DropGaussianTables"/> empties.</summary>
     private static readonly string[] GaussianTableBuffers = ["gaussian_conditional._quantized_cdf", "gaussian_conditional._offset", "gaussian_conditional._cdf_length"];
 
@@ -78,7 +81,8 @@ public static class WeightsFile
     /// The state dict with the Gaussian conditional's CDF tables replaced by empty tensors (the keys stay, as
     /// CompressAI's unfilled buffers). The tables are a pure function of <c>gaussian_conditional.scale_table</c>,
     /// which is kept, and loading rebuilds them bit-exactly; for the project's 192-level table they are 2.4 MB
-    /// of a file. (CompressAI loads such a file with <c>load_state_dict</c>; its tables then come from
+    /// of a file. The context model's mask (cheng2020-anchor's <c>context_prediction.mask</c>, a 0/1 pattern fixed by
+    /// the kernel's shape: 1.8 M values at M = 192) is emptied the same way and rebuilt by the load. (CompressAI loads such a file with <c>load_state_dict</c>; its tables then come from
     /// <c>model.update(scale_table=model.gaussian_conditional.scale_table, force=True)</c>.)
     /// </summary>
     /// <exception cref="ArgumentException">The tables are present but the scale table is missing or empty.</exception>
@@ -87,7 +91,9 @@ public static class WeightsFile
         var result = new Dictionary<string, Tensor>(StringComparer.Ordinal);
         foreach (var (name, t) in stateDict)
         {
-            if (GaussianTableBuffers.Any(b => name.EndsWith(b, StringComparison.Ordinal)))
+            if (name.EndsWith(ContextMaskKey, StringComparison.Ordinal))
+                result[name] = zeros(0, dtype: ScalarType.Float32); // a fixed 0/1 pattern of the kernel's shape, rebuilt on load
+            else if (GaussianTableBuffers.Any(b => name.EndsWith(b, StringComparison.Ordinal)))
             {
                 var scaleTable = name[..name.LastIndexOf('.')] + ".scale_table";
                 if (t.numel() > 0 && (!stateDict.TryGetValue(scaleTable, out var st) || st.numel() == 0))

@@ -45,6 +45,9 @@ public sealed class WeightsCommandTests : TorchTest
         var x = SyntheticImages.Smooth(64, 64);
         Assert.Equal(a.Model.Compress(x).YStrings[0], b.Model.Compress(x).YStrings[0]);
         Assert.Equal(a.Fingerprint, b.Fingerprint);
+        var maskA = ((LicBackdoor.Codec.Models.Cheng2020Anchor)a.Model).ContextPrediction.Mask;
+        var maskB = ((LicBackdoor.Codec.Models.Cheng2020Anchor)b.Model).ContextPrediction.Mask;
+        Assert.True(maskA.equal(maskB).all().item<bool>());
     }
 
     [Fact]
@@ -85,7 +88,7 @@ public sealed class WeightsCommandTests : TorchTest
     [Fact]
     public void DroppedGaussianTablesAreRebuiltBitExactlyOnLoad()
     {
-        // cheng2020-anchor: its context_prediction.mask is halved too (0/1, exact), and its Gaussian tables are 64 levels.
+        // cheng2020-anchor: its context_prediction.mask (a fixed 0/1 pattern) is dropped too, and its Gaussian tables are 64 levels.
         var src = Path.Combine(TestPaths.Fixtures, "cheng2020-anchor-n32-legacy.pth.tar");
         var full = Path.Combine(dir, "full.safetensors");
         var compact = Path.Combine(dir, "compact.safetensors");
@@ -97,7 +100,7 @@ public sealed class WeightsCommandTests : TorchTest
         Assert.Equal(0, t["gaussian_conditional._offset"].numel());
         Assert.Equal(64, t["gaussian_conditional.scale_table"].numel());
         Assert.True(t["entropy_bottleneck._quantized_cdf"].numel() > 0); // its tables depend on float maths of learned parameters: kept
-        Assert.Equal(TorchSharp.torch.ScalarType.Float16, t["context_prediction.mask"].dtype);
+        Assert.Equal(0, t["context_prediction.mask"].numel());   // a fixed pattern of the kernel's shape: rebuilt on load
         Assert.True(new FileInfo(compact).Length < new FileInfo(full).Length);
 
         var a = ModelStore.Open("cheng2020-anchor", 3, full);
@@ -108,6 +111,9 @@ public sealed class WeightsCommandTests : TorchTest
         var x = SyntheticImages.Smooth(64, 64);
         Assert.Equal(a.Model.Compress(x).YStrings[0], b.Model.Compress(x).YStrings[0]);
         Assert.Equal(a.Fingerprint, b.Fingerprint);
+        var maskA = ((LicBackdoor.Codec.Models.Cheng2020Anchor)a.Model).ContextPrediction.Mask;
+        var maskB = ((LicBackdoor.Codec.Models.Cheng2020Anchor)b.Model).ContextPrediction.Mask;
+        Assert.True(maskA.equal(maskB).all().item<bool>());
     }
 
     [Fact]
