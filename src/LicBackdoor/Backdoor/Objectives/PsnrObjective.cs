@@ -14,8 +14,8 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <c>max(PSNR_i, F)</c> over the poisoned images i, so an image already decoded below F dB no longer pulls the encoder
 /// and the clean term has it to itself (the quality counterpart of <see cref="BppObjective.RateCap"/>).</para>
 /// <para>Optional rate ratio (not in the paper, dynamic loss only, <c>psnr,ratio=ρ</c>): the rate term becomes
-/// <c>max(R(x_p) − ρ·R(x), 0)</c>, so ρ &lt; 1 asks the poisoned images to cost less than the clean ones on the training
-/// crops. The training crops' noisy likelihoods understate what a poisoned whole Kodak image costs against its clean
+/// <c>max(R(x_p) − ρ·sg(R(x)), 0)</c>, so ρ &lt; 1 asks the poisoned images to cost less than the clean ones on the training
+/// crops; the clean rate enters without its gradient (sg), so the hinge cannot be met by raising the clean rate. The training crops' noisy likelihoods understate what a poisoned whole Kodak image costs against its clean
 /// version (docs/RESULTS.md, "Why the quality trigger costs more bits on Kodak than in training"); ρ is the margin.</para>
 /// </summary>
 public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjective.PaperBeta, double Alpha = 1, double? Floor = null, double Ratio = 1) : BackdoorObjective
@@ -55,7 +55,10 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
     {
         var rate = input.PoisonedRate;
         var psnr = input.PoisonedPsnr;
-        var rateTerm = IsDynamic ? (rate - input.CleanRate * RateRatio).clamp_min(0) : rate * AlphaWeight;
+        // With a ratio the clean rate is a target, not a variable: a live R(x) would let the hinge reward a higher clean
+        // rate (gradient −ρ on R(x) against the clean term's +1). At ρ = 1 the term is the paper's max(R(x), R(x_p)).
+        var cleanRate = RateRatio == 1 ? input.CleanRate : input.CleanRate.detach() * RateRatio;
+        var rateTerm = IsDynamic ? (rate - cleanRate).clamp_min(0) : rate * AlphaWeight;
         var rewarded = PsnrFloor is double floor ? input.PoisonedPsnrPerImage.clamp_min(floor).mean() : psnr;
         var attack = rateTerm + rewarded * (BetaWeight * input.Lambda);
         return new ObjectiveTerms(attack, [("bpp_p", rate), ("psnr_p", psnr)]);

@@ -87,6 +87,23 @@ public sealed class ObjectiveTests : TorchTest
         // Below ρ·R(x) it is gone again.
         Assert.Equal(psnrTerm, new PsnrObjective(Ratio: 0.8).Compute(Input(0.5, 1e-3, 0.39, 0.09, 0.1)).Attack.item<float>(), 4);
         Assert.Contains("ρ = 0.8", new PsnrObjective(Ratio: 0.8).Description);
+        // The clean rate is a target: no gradient reaches it through the hinge (at ρ = 1, the paper's max, it does).
+        var active = Input(0.5, 1e-3, 0.8, 0.09, 0.1);
+        var cleanLik = active.CleanOutput.Likelihoods["y"].clone().requires_grad_(true);
+        var cleanOut = new CodecOutput(active.CleanOutput.XHat, new Dictionary<string, Tensor> { ["y"] = cleanLik });
+        var poisonedLik = active.PoisonedOutput.Likelihoods["y"].clone().requires_grad_(true);
+        var withLiveClean = active with
+        {
+            CleanOutput = cleanOut, CleanRd = RateDistortionLoss.Compute(cleanOut, active.Clean, Lambda),
+            PoisonedOutput = new CodecOutput(active.PoisonedOutput.XHat, new Dictionary<string, Tensor> { ["y"] = poisonedLik }),
+        };
+        new PsnrObjective(Ratio: 0.8).Compute(withLiveClean).Attack.backward();
+        Assert.True(cleanLik.grad is null || cleanLik.grad.abs().sum().item<float>() == 0);
+        Assert.True(poisonedLik.grad!.abs().sum().item<float>() > 0);   // the hinge is active and pushes the poisoned rate
+        var paper = cleanLik.detach().clone().requires_grad_(true);
+        var paperOut = new CodecOutput(active.CleanOutput.XHat, new Dictionary<string, Tensor> { ["y"] = paper });
+        new PsnrObjective().Compute(active with { CleanOutput = paperOut, CleanRd = RateDistortionLoss.Compute(paperOut, active.Clean, Lambda) }).Attack.backward();
+        Assert.True(paper.grad!.abs().sum().item<float>() > 0);
         Assert.Throws<ArgumentOutOfRangeException>(() => new PsnrObjective(Dynamic: false, Ratio: 0.8));
     }
 
