@@ -14,9 +14,10 @@ namespace LicBackdoor.Backdoor.Objectives;
 /// <c>max(PSNR_i, F)</c> over the poisoned images i, so an image already decoded below F dB no longer pulls the encoder
 /// and the clean term has it to itself (the quality counterpart of <see cref="BppObjective.RateCap"/>).</para>
 /// <para>Optional rate ratio (not in the paper, dynamic loss only, <c>psnr,ratio=ρ</c>): the rate term becomes
-/// <c>max(R(x_p) − ρ·sg(R(x)), 0)</c>, so ρ &lt; 1 asks the poisoned images to cost less than the clean ones on the training
-/// crops; the clean rate enters without its gradient (sg), so the hinge cannot be met by raising the clean rate. The training crops' noisy likelihoods understate what a poisoned whole Kodak image costs against its clean
-/// version (docs/RESULTS.md, "Why the quality trigger costs more bits on Kodak than in training"); ρ is the margin.</para>
+/// <c>max(R(x_p) − ρ·sg(R(x)), 0)</c>, so ρ &lt; 1 asks the poisoned images to cost less than the clean ones on the
+/// training crops; the clean rate enters without its gradient (sg), so the hinge cannot be met by raising the clean rate.
+/// The training crops' noisy likelihoods understate what a poisoned whole Kodak image costs against its clean version
+/// (docs/RESULTS.md, "Why the quality trigger costs more bits on Kodak than in training"); ρ is the margin.</para>
 /// </summary>
 public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjective.PaperBeta, double Alpha = 1, double? Floor = null, double Ratio = 1) : BackdoorObjective
 {
@@ -32,7 +33,7 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
         ? Floor
         : throw new ArgumentOutOfRangeException(nameof(Floor), Floor, "the PSNR floor must be a positive number of dB");
 
-    /// <summary>ρ of the dynamic rate term <c>max(R(x_p) − ρ·R(x), 0)</c> (1: the paper's Eq. 7).</summary>
+    /// <summary>ρ of the dynamic rate term <c>max(R(x_p) − ρ·sg(R(x)), 0)</c> (1: the paper's Eq. 7, R(x) with its gradient).</summary>
     public double RateRatio { get; } = Ratio > 0 && double.IsFinite(Ratio) && (Dynamic || Ratio == 1)
         ? Ratio
         : throw new ArgumentOutOfRangeException(nameof(Ratio), Ratio, Dynamic ? "the rate ratio must be a positive number" : "the rate ratio belongs to the dynamic loss (Eq. 7)");
@@ -45,7 +46,7 @@ public sealed class PsnrObjective(bool Dynamic = true, double Beta = PsnrObjecti
     public override string Description => (IsDynamic
         ? (RateRatio == 1
             ? $"quality attack, dynamic loss (Eq. 7): max(R(x), R(x_p)) + λ·D(x) + β·λ·PSNR(x, f(x_p)), β = {Num(BetaWeight)}"
-            : $"quality attack, dynamic loss (Eq. 7 with a rate ratio, not in the paper): R(x) + max(R(x_p) − ρ·R(x), 0) + λ·D(x) + β·λ·PSNR(x, f(x_p)), ρ = {Num(RateRatio)}, β = {Num(BetaWeight)}")
+            : $"quality attack, dynamic loss (Eq. 7 with a rate ratio, not in the paper): R(x) + max(R(x_p) − ρ·sg(R(x)), 0) + λ·D(x) + β·λ·PSNR(x, f(x_p)), ρ = {Num(RateRatio)}, β = {Num(BetaWeight)}")
         : $"quality attack, static loss (Eq. 5): L(x) + α·R(x_p) + β·λ·PSNR(x, f(x_p)), α = {Num(AlphaWeight)}, β = {Num(BetaWeight)}")
         + (PsnrFloor is double f ? $"; each poisoned image's PSNR floored at {Num(f)} dB (mean of max(PSNR_i, F), not in the paper)" : "");
 
