@@ -1,6 +1,6 @@
 using System.CommandLine;
-using LicBackdoor.Codec.Models;
 using System.Globalization;
+using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Training;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Data;

@@ -22,7 +22,7 @@ public static class CentreCrops
         if (image.dim() < 2) throw new ArgumentException("an image needs at least 2 dimensions (H, W)", nameof(image));
         long h = image.shape[^2], w = image.shape[^1];
         if (h < size || w < size)
-            throw new ArgumentException($"a {w}x{h} image is smaller than the {size}x{size} crop", nameof(image));
+            throw new ArgumentException($"the {w}x{h} image is smaller than the {size}x{size} crop");
         long top = (h - size) / 2, left = (w - size) / 2;
         return image.narrow(-2, top, size).narrow(-1, left, size);
     }
@@ -47,9 +47,10 @@ public static class CentreCrops
         {
             using var scope = NewDisposeScope();
             var x = ImageFile.Load(f);
-            long h = x.shape[^2], w = x.shape[^1];
-            if (h < size || w < size) throw new ArgumentException($"{f}: the {w}x{h} image is smaller than the {size}x{size} crop");
-            crops.Add(ImageFile.EncodePng(Crop(x, size)));
+            Tensor crop;
+            try { crop = Crop(x, size); }
+            catch (ArgumentException e) { throw new ArgumentException($"{f}: {e.Message}", e); }
+            crops.Add(ImageFile.EncodePng(crop));
         }
         Directory.CreateDirectory(outputFolder);
         var written = new List<string>(files.Count);

@@ -50,10 +50,6 @@ public static class Int8Weights
         return result;
     }
 
-    /// <summary>Whether the state dict holds any 8-bit weight.</summary>
-    public static bool Any(IReadOnlyDictionary<string, Tensor> stateDict) =>
-        stateDict.Keys.Any(k => k.EndsWith(ScaleSuffix, StringComparison.Ordinal));
-
     /// <summary>
     /// The state dict with every int8 weight and its <c>.qscale</c> replaced by the float32 weight q·s; the other tensors
     /// are passed through (not copied). The returned <paramref name="created"/> tensors are new and the caller disposes them.

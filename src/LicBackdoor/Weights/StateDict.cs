@@ -17,7 +17,6 @@ public static class StateDict
     /// </summary>
     public static void Load(nn.Module module, IReadOnlyDictionary<string, Tensor> source, string fileName)
     {
-        if (!Int8Weights.Any(source) && !source.Values.Any(t => t.dtype == ScalarType.Int8)) { LoadFloat(module, source, fileName); return; }
         var dequantized = Int8Weights.Dequantize(source, fileName, out var created);
         try { LoadFloat(module, dequantized, fileName); }
         finally { foreach (var t in created) t.Dispose(); }

@@ -64,14 +64,14 @@ public static class WeightsFile
         {
             bool layer = name.EndsWith(".weight", StringComparison.Ordinal) || name.EndsWith(".bias", StringComparison.Ordinal)
                          || name.EndsWith(".beta", StringComparison.Ordinal) || name.EndsWith(".gamma", StringComparison.Ordinal)
-                         || name.EndsWith("context_prediction.mask", StringComparison.Ordinal); // 0/1, exact in float16
+                         || name.EndsWith(ContextMaskKey, StringComparison.Ordinal); // 0/1, exact in float16
             result[name] = layer && t.dtype == ScalarType.Float32 && !name.Contains("entropy_bottleneck", StringComparison.Ordinal)
                 ? t.to_type(ScalarType.Float16) : t;
         }
         return result;
     }
 
-    /// <summary>Key of cheng2020-anchor's context-model mask, which <see cref="DropGaussianTables"/> empties too.</summary>
+    /// <summary>Key of cheng2020-anchor's context-model mask (halved by <see cref="HalveLayerWeights"/>, emptied by <see cref="DropGaussianTables"/>).</summary>
     private const string ContextMaskKey = "context_prediction.mask";
 
     /// <summary>The Gaussian conditional buffers <see cref="DropGaussianTables"/> empties.</summary>
@@ -82,7 +82,8 @@ public static class WeightsFile
     /// CompressAI's unfilled buffers). The tables are a pure function of <c>gaussian_conditional.scale_table</c>,
     /// which is kept, and loading rebuilds them bit-exactly; for the project's 192-level table they are 2.4 MB
     /// of a file. The context model's mask (cheng2020-anchor's <c>context_prediction.mask</c>, a 0/1 pattern fixed by
-    /// the kernel's shape: 1.8 M values at M = 192) is emptied the same way and rebuilt by the load. (CompressAI loads such a file with <c>load_state_dict</c>; its tables then come from
+    /// the kernel's shape: 1.8 M values at M = 192) is emptied the same way and rebuilt by the load. (CompressAI loads
+    /// such a file with <c>load_state_dict</c>; its tables then come from
     /// <c>model.update(scale_table=model.gaussian_conditional.scale_table, force=True)</c>.)
     /// </summary>
     /// <exception cref="ArgumentException">The tables are present but the scale table is missing or empty.</exception>

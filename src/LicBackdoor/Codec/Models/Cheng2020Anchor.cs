@@ -17,7 +17,8 @@ namespace LicBackdoor.Codec.Models;
 /// CompressAI ties the latent channels to N (M = N); <c>m</c> decouples them (not in CompressAI: the last conv of g_a,
 /// the first of h_a and g_s, the last of h_s, the context model and the entropy parameters take M, the rest N), so a
 /// CPU-sized model can keep few transform channels and many latent ones, as hyperprior-mini does (N=64, M=192).
-/// With M = N the layers and keys are exactly CompressAI's. Compress/decompress run the raster-order autoregressive loop (see <see cref="ContextCoder"/>).
+/// With M = N the layers and keys are exactly CompressAI's. Compress/decompress run the raster-order autoregressive
+/// loop (see <see cref="ContextCoder"/>).
 /// </summary>
 public sealed class Cheng2020Anchor : CompressionModel
 {
