@@ -33,6 +33,7 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { DefaultValueFactory = _ => 500 };
         var patience = new Option<int>("--patience") { Description = "validations without improvement before the lr drops 10x", DefaultValueFactory = _ => 10 };
         var init = new Option<string?>("--init") { Description = "start from these weights (safetensors), e.g. another quality's" };
+        var widen = new Option<bool>("--widen") { Description = "--init holds a narrower model of this architecture (fewer channels N, same M): widen it so training starts where it stands" };
         var scaleLevels = new Option<int>("--scale-levels") { Description = "levels of the scale table built at the end (CompressAI: 64; 192 keeps real bpp within 1 % of the likelihood)", DefaultValueFactory = _ => 192 };
         var minScale = new Option<double>("--min-scale") { Description = "augmentation: downscale each crop's source square by a random factor in [S, 1] (1: off, CompressAI's crops)", DefaultValueFactory = _ => 1.0 };
         var rotate = new Option<bool>("--rotate") { Description = "augmentation: rotate each crop by a random multiple of 90 degrees" };
@@ -40,7 +41,7 @@ internal static class TrainCommand
         var logEvery = new Option<int>("--log-every") { Description = "print a line every K steps when output is not a terminal", DefaultValueFactory = _ => 100 };
         var cmd = new Command("train", "train a codec (λ·255²·MSE + bpp, aux loss, Adam, clipping, plateau schedule); resumable")
         {
-            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, scaleLevels, minScale, rotate, export, logEvery,
+            run, resume, model, quality, n, m, mini, lambda, steps, batch, crop, lr, auxLr, clip, seed, folders, validateEvery, checkpointEvery, patience, init, widen, scaleLevels, minScale, rotate, export, logEvery,
         };
         cmd.SetAction(p => guard(p, () =>
         {
@@ -76,7 +77,7 @@ internal static class TrainCommand
                     Steps = p.GetValue(steps), Batch = p.GetValue(batch), Crop = p.GetValue(crop), LearningRate = p.GetValue(lr),
                     AuxLearningRate = p.GetValue(auxLr), ClipMaxNorm = p.GetValue(clip), Seed = p.GetValue(seed),
                     ValidateEvery = p.GetValue(validateEvery), CheckpointEvery = p.GetValue(checkpointEvery), Patience = p.GetValue(patience),
-                    Init = p.GetValue(init) is string i ? Path.GetFullPath(i) : null,
+                    Init = p.GetValue(init) is string i ? Path.GetFullPath(i) : null, WidenInit = p.GetValue(widen),
                     ScaleLevels = p.GetValue(scaleLevels),
                     MinScale = p.GetValue(minScale), Rotate = p.GetValue(rotate),
                 };

@@ -31,6 +31,11 @@ public sealed record TrainOptions
     public int ValidationImages { get; init; } = 4;
     public int Patience { get; init; } = 10;
     public string? Init { get; init; }
+    /// <summary>
+    /// <see cref="Init"/> holds a narrower model of the same architecture and M (fewer channels N): widen it
+    /// (<see cref="Widening"/>) instead of loading it as is.
+    /// </summary>
+    public bool WidenInit { get; init; }
     /// <summary>Levels of the Gaussian-conditional scale table built at the end (CompressAI: 64; finer tables code closer to the likelihood).</summary>
     public int ScaleLevels { get; init; } = 192;
     /// <summary>Augmentation: smallest random downscale factor of a crop's source square (1: none; see <see cref="CropAugmentation"/>).</summary>
@@ -47,6 +52,7 @@ public sealed record TrainOptions
         ModelZoo.Build(Model, 8, 8).Dispose(); // known architecture
         if (N <= 0 || M <= 0 || Lambda <= 0 || Steps <= 0 || Batch <= 0 || Crop < 64 || Crop % 64 != 0)
             throw new ArgumentException("N, M, λ, steps and batch must be positive, and the crop a multiple of 64");
+        if (WidenInit && Init is null) throw new ArgumentException("widening needs initial weights (--init)");
         if (DataFolders.Count == 0) throw new ArgumentException("at least one data folder is required");
         if (ValidateEvery <= 0 || CheckpointEvery <= 0) throw new ArgumentException("validation and checkpoint intervals must be positive");
         if (ScaleLevels < 2 || ScaleLevels > 1024) throw new ArgumentException("scale levels must be 2..1024");
@@ -92,7 +98,15 @@ public sealed class Trainer : IDisposable
         if (options.Init is not null)
         {
             var (tensors, _) = Safetensors.Load(options.Init);
-            try { StateDict.Load(model, tensors, options.Init); }
+            try
+            {
+                if (options.WidenInit)
+                {
+                    using var narrow = ModelStore.FromStateDict(options.Model, tensors, options.Init);
+                    Widening.Widen(narrow, model, options.Init);
+                }
+                else StateDict.Load(model, tensors, options.Init);
+            }
             finally { foreach (var t in tensors.Values) t.Dispose(); }
         }
         model.train();
