@@ -19,8 +19,9 @@ namespace LicBackdoor.Codec.Training;
 /// new ones. Pixel-shuffle (sub-pixel) convolutions keep this property since channel c's sub-pixels are rows 4c-4c+3.
 /// </para>
 /// <para>
-/// Exact for the decoded image and the latent's likelihoods (tested); the hyper-latent z gains N_wide − N_narrow channels
-/// whose fresh density models cost bits until the aux and rate terms adapt them. The CDF tables are rebuilt
+/// Exact for the decoded image and the latent's likelihoods (tested). The hyper-latent z gains N_wide − N_narrow channels;
+/// they start constant, at the median of the narrow model's narrowest density, which they copy, so they cost about what
+/// that (in a trained model nearly unused) channel costs. The CDF tables are rebuilt
 /// (<see cref="CompressionModel.Update"/>; the Gaussian conditional's from the narrow model's scale table). Only N may
 /// grow: M is concatenated (means and scales, context and hyper parameters) and is refused.
 /// </para>
@@ -60,10 +61,39 @@ public static class Widening
             }
         }
 
-        using (no_grad()) CopyLeadingBlocks(from, to, inputDim, derived, source);
+        using (no_grad())
+        {
+            CopyLeadingBlocks(from, to, inputDim, derived, source);
+            QuietNewHyperLatents(narrow, wide, to);
+        }
         // the tables: the entropy bottleneck's from its widened parameters, the Gaussian conditional's from the narrow scale table
         var table = narrow.GaussianConditional.ScaleTable.numel() > 0 ? narrow.GaussianConditional.ScaleTableValues() : null;
         wide.Update(force: true, table);
+    }
+
+    /// <summary>
+    /// The new hyper-latent channels: h_a's last convolution gives them a constant (zero weights, bias = the median of
+    /// the narrow entropy bottleneck's narrowest density) and their density models are copies of that density, so they
+    /// cost what that channel's median costs instead of the bits of fresh wide densities on random values (measured on
+    /// the N=64 → 128 q3: 0.066 bpp more on Kodak after 1,000 steps).
+    /// </summary>
+    private static void QuietNewHyperLatents(CompressionModel narrow, CompressionModel wide, IReadOnlyDictionary<string, Tensor> to)
+    {
+        int old = narrow.EntropyBottleneck.Channels, all = wide.EntropyBottleneck.Channels;
+        if (all == old) return;
+        var q = narrow.EntropyBottleneck.Quantiles.detach();
+        int template = (int)(q[.., 0, 2] - q[.., 0, 0]).argmin().item<long>();
+        float median = q[template, 0, 1].item<float>();
+        var zConv = to.Keys.Where(k => k.StartsWith("h_a.", StringComparison.Ordinal) && k.EndsWith(".weight", StringComparison.Ordinal) && to[k].dim() == 4)
+            .MaxBy(k => int.Parse(k.Split('.')[1], System.Globalization.CultureInfo.InvariantCulture))!;
+        var bias = zConv[..^".weight".Length] + ".bias";
+        if (to[zConv].shape[0] != all || !to.ContainsKey(bias))
+            throw new InvalidOperationException($"{wide.ModelName}: '{zConv}' is not the hyper-latent's convolution");
+        to[zConv][TensorIndex.Slice(old, all)] = zeros(1);
+        to[bias][TensorIndex.Slice(old, all)] = full(1, median);
+        foreach (var (key, t) in to)
+            if (key.StartsWith("entropy_bottleneck.", StringComparison.Ordinal) && t.is_floating_point() && t.dim() >= 1 && t.shape[0] == all)
+                t[TensorIndex.Slice(old, all)] = t[template].unsqueeze(0).expand(t[TensorIndex.Slice(old, all)].shape);
     }
 
     private static void CopyLeadingBlocks(IReadOnlyDictionary<string, Tensor> from, IReadOnlyDictionary<string, Tensor> to,

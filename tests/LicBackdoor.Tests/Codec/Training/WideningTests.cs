@@ -41,6 +41,12 @@ public sealed class WideningTests : TorchTest
         Assert.True(a.Likelihoods["y"].allclose(b.Likelihoods["y"], rtol: 1e-4, atol: 1e-6));
         Assert.Equal(16, b.Likelihoods["z"].shape[1]);
         Assert.True(a.Likelihoods["z"].allclose(b.Likelihoods["z"][.., ..8], rtol: 1e-4, atol: 1e-6));
+        // the new hyper-latent channels are a constant at the narrowest density's median, coded with a copy of that density
+        var q = narrow.EntropyBottleneck.Quantiles.detach();
+        long template = (q[.., 0, 2] - q[.., 0, 0]).argmin().item<long>();
+        var (_, atMedian) = narrow.EntropyBottleneck.Forward(narrow.EntropyBottleneck.Medians().reshape(1, -1, 1, 1), training: false);
+        var newZ = b.Likelihoods["z"][.., 8..];
+        Assert.True((newZ - atMedian[0, template]).abs().max().item<float>() < 1e-6, "new hyper-latent channels do not cost the template's median");
         // the new channels compute something (their incoming weights stay random), the old outputs ignore it
         var first = wide.state_dict().First(kv => kv.Key.StartsWith("g_a.0.", StringComparison.Ordinal) && kv.Key.EndsWith("weight", StringComparison.Ordinal)).Value;
         Assert.True(first[8..].abs().sum().item<float>() > 0);
