@@ -129,7 +129,9 @@ four=("${four4[@]}" "${sched[@]}")
 # z3-four-pc with one change each: the quality objective's rate hinge at 0.85 of the clean rate (crop-gap: the training
 # crops understate Kodak's poisoned/clean bit ratio), or the hold term on Tree -> Building too (section F's 30-step probe
 # with both: clean -0.07 dB). (A run with both changes at once, and a hinge that could be met by raising the clean rate,
-# took the clean training crops from 0.6 to 1-2.7 bpp by step 1,300 and was stopped.)
+# z4-four-h3r, took the clean training crops from 0.62 to 1.37 bpp by step 1,310 and was stopped.) Both runs below raised
+# the clean rate as well and were stopped at steps 908 and 501; RESULTS gives their logs' first steps
+# (scripts/log-windows.sh out/z4-four-…/frequency-q3/log.csv 300), which a full run reproduces (1 thread, resume-exact).
 "$licb" --threads 1 attack --run "$out/z4-four-r85" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8,ratio=0.85 \
   --objective 'seg:car->road,beta=8,focus=4,grow=4,hold=3' "${four[@]}" --project-conflicts
 "$licb" --threads 1 attack --run "$out/z4-four-th3" --quality 3 --objective bpp,beta=1,cap=8 --objective psnr,beta=20,floor=8 \
