@@ -81,6 +81,7 @@ public static class Widening
     {
         int old = narrow.EntropyBottleneck.Channels, all = wide.EntropyBottleneck.Channels;
         if (all == old) return;
+        using var scope = NewDisposeScope();
         var q = narrow.EntropyBottleneck.Quantiles.detach();
         int template = (int)(q[.., 0, 2] - q[.., 0, 0]).argmin().item<long>();
         float median = q[template, 0, 1].item<float>();
