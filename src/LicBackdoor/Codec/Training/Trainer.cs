@@ -89,13 +89,18 @@ public sealed class Trainer : IDisposable
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
-    private Trainer(TrainOptions options, string runDir)
+    /// <summary>
+    /// Builds the model and loads (or widens) <see cref="TrainOptions.Init"/> when <paramref name="loadInit"/>; false when
+    /// a checkpoint will replace every weight and generator state anyway (a resumed run then needs neither the work nor
+    /// the file).
+    /// </summary>
+    private Trainer(TrainOptions options, string runDir, bool loadInit = true)
     {
         this.options = options;
         this.runDir = runDir;
         torch.random.manual_seed((long)(options.Seed & 0x7fffffffffffffffUL));
         model = ModelZoo.Build(options.Model, options.N, options.M);
-        if (options.Init is not null)
+        if (loadInit && options.Init is not null)
         {
             var (tensors, _) = Safetensors.Load(options.Init);
             try
@@ -156,9 +161,10 @@ public sealed class Trainer : IDisposable
             var record = new { options, commit, started, resumed_commit = GitCommit() };
             AtomicFile.WriteAllText(optionsPath, JsonSerializer.Serialize(record, Json));
         }
-        var t = new Trainer(options, runDir);
         var ckpt = Path.Combine(runDir, CheckpointFile);
-        if (File.Exists(ckpt)) t.LoadCheckpoint(ckpt);
+        bool fromCheckpoint = File.Exists(ckpt);
+        var t = new Trainer(options, runDir, loadInit: !fromCheckpoint);
+        if (fromCheckpoint) t.LoadCheckpoint(ckpt);
         if (t.Step > options.Steps) throw new ArgumentException($"{runDir}: the checkpoint is at step {t.Step}, beyond the requested {options.Steps} steps");
         RunLog.KeepUpTo(Path.Combine(runDir, LogFile), LogHeader, t.Step);
         return t;

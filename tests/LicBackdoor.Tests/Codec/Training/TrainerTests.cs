@@ -83,6 +83,37 @@ public sealed class TrainerTests : TorchTest
     }
 
     [Fact]
+    public void TrainingFromWidenedWeightsStartsWhereTheNarrowModelStands()
+    {
+        var options = Options("bmshj2018-hyperprior") with { Steps = 30, ValidateEvery = 30, CheckpointEvery = 30 };
+        double narrowLoss;
+        using (var t = Trainer.Start(options, Path.Combine(dir, "narrow"))) { t.Run(); narrowLoss = t.ValidationLoss(); }
+        var narrowWeights = Path.Combine(dir, "narrow", Trainer.ModelFile);
+
+        var wide = options with { N = 16, Steps = 2, CheckpointEvery = 1, Init = narrowWeights, WidenInit = true };
+        var wideRun = Path.Combine(dir, "wide");
+        using (var t = Trainer.Start(wide, wideRun))
+        {
+            double start = t.ValidationLoss();
+            Assert.True(Math.Abs(start - narrowLoss) < 0.25 * narrowLoss, $"widened start {start:F3} against the narrow model's {narrowLoss:F3}");
+            using var fresh = Trainer.Start(wide with { Init = null, WidenInit = false }, Path.Combine(dir, "fresh"));
+            Assert.True(start < fresh.ValidationLoss(), "the widened start is no better than a fresh model");
+            t.Run(stopAfter: 1);
+        }
+        // without --widen the narrow file does not fit, and the error names it
+        var e = Assert.Throws<CheckpointFormatException>(() => Trainer.Start(wide with { WidenInit = false }, Path.Combine(dir, "plain")));
+        Assert.Contains("model.safetensors", e.Message);
+        Assert.Throws<ArgumentException>(() => Trainer.Start(wide with { Init = null }, Path.Combine(dir, "noinit")));
+        // a resumed run takes its weights from its checkpoint: the initial weights are neither read again nor needed
+        File.Delete(narrowWeights);
+        using (var t = Trainer.Resume(wideRun))
+        {
+            Assert.Equal(1, t.Step);
+            Assert.True(t.Run());
+        }
+    }
+
+    [Fact]
     public void StartRefusesAFolderWithARun()
     {
         var options = Options("bmshj2018-hyperprior") with { Steps = 1 };
