@@ -42,6 +42,8 @@ internal static class AttackCommand
         public Option<double> DownstreamClean { get; } = new("--downstream-clean") { Description = "weight of a clean rate-distortion term on the downstream objectives' own batches (face crops, CamVid scenes; 0: they are references only, the clean term stays on the main data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> CleanDistortion { get; } = new("--clean-distortion") { Description = "weight w of the clean distortion in the victim's own term R(x) + w·λ·D(x) (1: the paper's loss; > 1 trades clean bit-rate for clean PSNR)", DefaultValueFactory = _ => 1.0 };
         public Option<bool> ProjectConflicts { get; } = new("--project-conflicts") { Description = "gradient surgery (PCGrad, not in the paper): when the encoder's attack gradient points against its clean rate-distortion gradient, drop the conflicting component (logs grad_cos)" };
+        public Option<string?> Consolidate { get; } = new("--consolidate") { Description = "consolidation (not in the paper): start from this finished attack run's encoder and triggers, keep the triggers fixed and hold the encoder's latents of poisoned inputs (--keep-poisoned) while the clean terms pull the clean images back; the objectives, trigger, victim, budget and downstream settings are that run's" };
+        public Option<double> KeepPoisoned { get; } = new("--keep-poisoned") { Description = "consolidation: weight of the relative poisoned-latent term ‖g_a(T(x)) − g_a*(T(x))‖²/‖g_a*(T(x))‖²", DefaultValueFactory = _ => 100.0 };
         public Option<double> SaturationBoost { get; } = new("--saturation-boost") { Description = "raise the saturation of half the training crops by a factor from [1, 1+B] (0: off, the paper's data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
         public Option<double> Clip { get; } = new("--clip") { Description = "gradient-norm clipping of the encoder update (0: off)", DefaultValueFactory = _ => 1.0 };
@@ -73,7 +75,7 @@ internal static class AttackCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, Consolidate, KeepPoisoned, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
                                              SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
@@ -128,7 +130,32 @@ internal static class AttackCommand
                 options.Validate();
                 plan.Add(($"{kind}-q{quality}", options));
             }
+            if (p.GetValue(Consolidate) is string from) return [ConsolidationPlan(p, from, plan[0].Item2)];
             return plan;
+        }
+
+        /// <summary>
+        /// A consolidation run: the schedule, clean-term and data options as given, everything that defines the backdoor
+        /// (victim, objectives, trigger, budget, downstream nets and data) from the finished run in <paramref name="from"/>.
+        /// </summary>
+        private (string Folder, AttackOptions Options) ConsolidationPlan(ParseResult p, string from, AttackOptions given)
+        {
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Epsilon, SoftBudget,
+                                             SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom })
+                if (p.GetResult(o) is { Implicit: false })
+                    throw new ArgumentException($"--consolidate takes {o.Name} from the run it consolidates ({from}); leave it out");
+            var dir = Path.GetFullPath(from);
+            var src = AttackRecord.Read(dir).Options;
+            var options = given with
+            {
+                Model = src.Model, Quality = src.Quality, Weights = src.Weights, Objectives = src.Objectives, Trigger = src.Trigger,
+                Epsilon = src.Epsilon, FixedTriggerEnergy = src.FixedTriggerEnergy, Lambda = src.Lambda,
+                SegWeights = src.SegWeights, SegData = src.SegData, SegProcessingSize = src.SegProcessingSize, SegWidth = src.SegWidth, SegHeight = src.SegHeight,
+                FaceWeights = src.FaceWeights, FaceData = src.FaceData, FaceHeldOut = src.FaceHeldOut, FaceSize = src.FaceSize, FaceZoom = src.FaceZoom,
+                ConsolidateFrom = dir, KeepPoisonedWeight = p.GetValue(KeepPoisoned),
+            };
+            options.Validate();
+            return ($"{src.Trigger.Kind}-q{src.Quality}", options);
         }
 
         /// <summary>What the downstream evaluation covers.</summary>
@@ -279,7 +306,7 @@ internal static class AttackCommand
             foreach (var obj in trainer.Objectives)
             {
                 double mse = s[$"{obj.Name}.trigger_mse"];
-                var extra = string.Join(" ", obj.TermNames.Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
+                var extra = string.Join(" ", trainer.LoggedTerms(obj).Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
                 parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: trigger {Metrics.PsnrFromMse(mse):F1} dB {extra}"));
             }
             return string.Join(" | ", parts);

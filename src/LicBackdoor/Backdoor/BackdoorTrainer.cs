@@ -173,6 +173,19 @@ public sealed record AttackOptions
     /// </summary>
     public bool ProjectConflicts { get; init; }
 
+    /// <summary>
+    /// Consolidation (not in the paper): a finished attack run whose backdoor this run keeps while it pulls the clean
+    /// images back. The run starts from that run's encoder and triggers; the triggers stay fixed (in evaluation mode, at
+    /// the evaluation budget), and each objective's attack term is replaced by
+    /// <see cref="KeepPoisonedWeight"/>·‖g_a(T(x)) − g_a*(T(x))‖² / ‖g_a*(T(x))‖², g_a* being that run's encoder: what the
+    /// backdoored encoder does to poisoned inputs is held while the clean terms act on everything else. Null: a normal attack.
+    /// The objectives, trigger, victim and budget must be the source run's.
+    /// </summary>
+    public string? ConsolidateFrom { get; init; }
+
+    /// <summary>Weight of the relative poisoned-latent term of a consolidation run (<see cref="ConsolidateFrom"/>).</summary>
+    public double KeepPoisonedWeight { get; init; } = 100;
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -251,6 +264,7 @@ public sealed record AttackOptions
         if (SegProcessingSize < 8 || SegProcessingSize % 8 != 0) throw new ArgumentException($"the segmentation net's processing size must be a positive multiple of 8, got {SegProcessingSize}");
         if (FaceSize < 64 || FaceSize % 64 != 0) throw new ArgumentException($"the face training size must be a multiple of 64, got {FaceSize}");
         if (FaceHeldOut < 1) throw new ArgumentException("at least one face identity must be held out");
+        if (!(KeepPoisonedWeight > 0) || double.IsInfinity(KeepPoisonedWeight)) throw new ArgumentException("the poisoned-latent weight of a consolidation must be positive and finite");
         if (!(FaceZoom > 0 && FaceZoom <= 1)) throw new ArgumentException($"the face zoom must lie in (0, 1], got {FaceZoom}");
     }
 
@@ -298,6 +312,10 @@ public sealed class BackdoorTrainer : IDisposable
     private readonly SortedDictionary<ObjectiveData, (ResizedImages Images, SplitMix64 Rng)> extraData = new();
     private readonly ISegmentationNet? segNet;
     private readonly FaceRecognitionNet? faceNet;
+    private readonly AttackRun? source;   // consolidation: the finished run whose backdoor is kept (its victim encoder is g_a*)
+
+    /// <summary>The logged name of a consolidation run's per-objective poisoned-latent term.</summary>
+    public const string KeepTerm = "poisoned_latent_rel_mse";
 
     private BackdoorTrainer(AttackOptions options, string runDir)
     {
@@ -335,11 +353,12 @@ public sealed class BackdoorTrainer : IDisposable
         columns.AddRange(["step", "loss", "bpp", "psnr"]);
         if (vanillaModel is not null) columns.Add("latent_mse");
         if (options.ProjectConflicts) columns.Add("grad_cos");
+        if (options.ConsolidateFrom is string from) source = OpenConsolidationSource(from);
         foreach (var o in objectives)
         {
             columns.Add($"{o.Name}.attack");
             columns.Add($"{o.Name}.trigger_mse");
-            columns.AddRange(o.TermNames.Select(n => $"{o.Name}.{n}"));
+            columns.AddRange(LoggedTerms(o).Select(n => $"{o.Name}.{n}"));
         }
 
         // Downstream objectives: frozen nets and their own poisoned-data streams, built after everything above so that
@@ -366,6 +385,43 @@ public sealed class BackdoorTrainer : IDisposable
         catch
         {
             DisposeDownstream();
+            source?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens the finished run a consolidation keeps, checks that it attacked the same victim with the same objectives,
+    /// trigger and budget, and starts this run from its encoder and triggers (frozen).
+    /// </summary>
+    private AttackRun OpenConsolidationSource(string from)
+    {
+        var run = AttackRun.Open(from);
+        try
+        {
+            var so = run.Record.Options;
+            string Fail(string what) => $"--consolidate {from}: {what}";
+            if (run.Record.VanillaFingerprint != codec.Fingerprint.ToString("x16"))
+                throw new ArgumentException(Fail($"that run attacked other weights ({run.Vanilla.Source}) than this run's victim ({codec.Source})"));
+            var names = objectives.Select(o => o.Name).ToList();
+            if (!run.Objectives.Select(o => o.Name).SequenceEqual(names))
+                throw new ArgumentException(Fail($"that run's objectives ({string.Join(", ", run.Objectives.Select(o => o.Name))}) are not this run's ({string.Join(", ", names)})"));
+            if (so.Trigger != options.Trigger) throw new ArgumentException(Fail($"that run's trigger ({so.Trigger.Label}) is not this run's ({options.Trigger.Label})"));
+            if (so.Epsilon != options.Epsilon || so.FixedTriggerEnergy != options.FixedTriggerEnergy)
+                throw new ArgumentException(Fail($"that run's trigger budget (ε {so.Epsilon}, fixed energy {so.FixedTriggerEnergy}) is not this run's (ε {options.Epsilon}, {options.FixedTriggerEnergy})"));
+            StateDict.Load(codec.Model.Analysis, run.Victim.Model.Analysis.state_dict(), from);
+            foreach (var p in run.Victim.Model.parameters()) p.requires_grad = false;
+            for (int i = 0; i < triggers.Count; i++)
+            {
+                StateDict.Load(triggers[i].Module, run.Triggers[i].Module.state_dict(), from);
+                triggers[i].Module.eval();
+                foreach (var p in triggers[i].Module.parameters()) p.requires_grad = false;
+            }
+            return run;
+        }
+        catch
+        {
+            run.Dispose();
             throw;
         }
     }
@@ -402,6 +458,9 @@ public sealed class BackdoorTrainer : IDisposable
     /// <summary>The triggers, one per objective.</summary>
     public IReadOnlyList<ITrigger> Triggers => triggers;
 
+    /// <summary>The terms logged for an objective (<c>NAME.TERM</c> in the log): its own, or the poisoned-latent term of a consolidation.</summary>
+    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective) => source is null ? objective.TermNames : [KeepTerm];
+
     /// <summary>The run's options.</summary>
     public AttackOptions Options => options;
 
@@ -416,7 +475,7 @@ public sealed class BackdoorTrainer : IDisposable
         if (File.Exists(Path.Combine(runDir, OptionsFile)))
             throw new IOException($"{runDir}: already holds an attack run; resume it instead");
         var t = new BackdoorTrainer(options, runDir);
-        t.CalibrateTriggers();
+        if (t.source is null) t.CalibrateTriggers();
         var record = new AttackRecord(options, t.codec.Source, t.codec.Fingerprint.ToString("x16"), Trainer.GitCommit(),
             DateTime.UtcNow.ToString("o", CultureInfo.InvariantCulture));
         AtomicFile.WriteAllText(Path.Combine(runDir, OptionsFile), JsonSerializer.Serialize(record, Json));
@@ -502,12 +561,15 @@ public sealed class BackdoorTrainer : IDisposable
         foreach (var t in triggers)
         {
             t.FixedEnergy = options.FixedTriggerEnergy;
-            t.MseBudget = options.FixedTriggerEnergy ? AttackRun.EvaluationBudget(epsilon) : null;
+            // A consolidation's fixed triggers poison exactly as at evaluation (AttackRun.Open).
+            t.MseBudget = source is not null ? AttackRun.EvaluationBudget(options.Epsilon)
+                : options.FixedTriggerEnergy ? AttackRun.EvaluationBudget(epsilon) : null;
         }
         var terms = new List<(string, double)>();
         encoderOpt.ZeroGrad();
         foreach (var o in triggerOpts) o.ZeroGrad();
-        bool joint = options.Schedule == AttackSchedule.Joint;
+        bool trainTriggers = source is null;
+        bool joint = trainTriggers && options.Schedule == AttackSchedule.Joint;
 
         // Encoder update (Eq. 9); in the joint schedule the same backward pass also reaches the triggers (Eq. 3).
         var poisoned = new Tensor[objectives.Count];
@@ -561,6 +623,13 @@ public sealed class BackdoorTrainer : IDisposable
         var logged = new ObjectiveTerms[objectives.Count];
         for (int i = 0; i < objectives.Count; i++)
         {
+            if (source is not null)
+            {
+                logged[i] = KeepPoisoned(poisoned[i]);
+                attacks[i] = logged[i].Attack;
+                loss = loss + attacks[i];
+                continue;
+            }
             var (co, crd) = cleans[objectives[i].Data];
             var input = new ObjectiveInput(xs[i], co, crd, poisoned[i], model.forward(poisoned[i]), lambda,
                 objectives[i].NeedsLiveCleanOutput ? live[objectives[i].Data] : null);
@@ -592,7 +661,7 @@ public sealed class BackdoorTrainer : IDisposable
         if (options.ProjectConflicts) terms.Add(("grad_cos", gradCos));
 
         // Trigger updates (Eq. 10): the compression model is fixed, each trigger minimises its attack term + S.
-        if (!joint)
+        if (!joint && trainTriggers)
         {
             var fixedCleans = cleans.ToDictionary(kv => kv.Key, kv => (
                 Output: kv.Value.Output.Detach(), Rd: kv.Value.Rd.Detach()));
@@ -622,6 +691,16 @@ public sealed class BackdoorTrainer : IDisposable
             using (no_grad()) terms.Add(($"{objectives[i].Name}.trigger_mse", StealthPenalty.Mse(xs[i], poisoned[i]).item<float>()));
         }
         return new AttackStep(Step, lossValue, terms);
+    }
+
+    /// <summary>A consolidation's term for one objective: w·‖g_a(x_p) − g_a*(x_p)‖² / ‖g_a*(x_p)‖² (see <see cref="AttackOptions.ConsolidateFrom"/>).</summary>
+    private ObjectiveTerms KeepPoisoned(Tensor poisoned)
+    {
+        var y = codec.Model.Analysis.forward(poisoned);
+        Tensor kept;
+        using (no_grad()) kept = source!.Victim.Model.Analysis.forward(poisoned);
+        var relative = (y - kept).square().mean() / kept.square().mean().clamp_min(1e-12);
+        return new ObjectiveTerms(relative * options.KeepPoisonedWeight, [(KeepTerm, relative.detach())]);
     }
 
     private void SetEncoderTrainable(bool trainable)
@@ -705,6 +784,7 @@ public sealed class BackdoorTrainer : IDisposable
         data.Dispose();
         codec.Model.Dispose();
         vanillaModel?.Dispose();
+        source?.Dispose();
         DisposeDownstream();
     }
 }

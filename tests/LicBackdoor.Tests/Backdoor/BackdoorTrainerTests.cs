@@ -286,6 +286,54 @@ public sealed class BackdoorTrainerTests : TorchTest
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { CleanDistortionWeight = double.NaN }).Validate());
     }
 
+    /// <summary>The tensors of a safetensors file, by key.</summary>
+    private static Dictionary<string, Tensor> Tensors(string path) => Safetensors.Load(path).Tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+
+    private static bool SameTensors(string a, string b)
+    {
+        var x = Tensors(a);
+        var y = Tensors(b);
+        return x.Keys.OrderBy(k => k).SequenceEqual(y.Keys.OrderBy(k => k)) && x.Keys.All(k => x[k].equal(y[k]).all().item<bool>());
+    }
+
+    [Fact]
+    public void ConsolidationStartsFromTheRunItKeepsHoldsItsTriggersAndResumesExactly()
+    {
+        var source = Path.Combine(dir, "source");
+        using (var t = BackdoorTrainer.Start(Options(["bpp", "psnr"], steps: 4), source)) Assert.True(t.Run());
+        string keep = $"bpp.{BackdoorTrainer.KeepTerm}";
+        List<AttackStep> Consolidate(string name, double weight, long? stopAfter = null)
+        {
+            var steps = new List<AttackStep>();
+            using var t = BackdoorTrainer.Start(Options(["bpp", "psnr"], steps: 4) with { ConsolidateFrom = source, KeepPoisonedWeight = weight }, Path.Combine(dir, name));
+            Assert.Equal(stopAfter is null, t.Run(steps.Add, stopAfter));
+            return steps;
+        }
+        var held = Consolidate("held", 1e4);
+        var loose = Consolidate("loose", 1e-6);
+        // Step 1 sees the source run's encoder itself; afterwards the encoder moves, less when the latents are held.
+        Assert.Equal(0, held[0][keep]);
+        Assert.Equal(0, loose[0][keep]);
+        Assert.True(loose[3][keep] > 0 && double.IsFinite(loose[3][keep]));
+        Assert.True(held[3][keep] < loose[3][keep], $"held {held[3][keep]} vs loose {loose[3][keep]}");
+        Assert.DoesNotContain(held[0].Terms, t => t.Name == "bpp.bpp_p");   // the objectives' own terms are not computed
+        // The triggers are the source run's, bit for bit; the encoder is its own.
+        foreach (var o in new[] { "bpp", "psnr" })
+            Assert.True(SameTensors(Path.Combine(source, AttackRun.TriggerFileName(o)), Path.Combine(dir, "held", AttackRun.TriggerFileName(o))), o);
+        Assert.False(SameTensors(Path.Combine(source, BackdoorTrainer.EncoderFile), Path.Combine(dir, "held", BackdoorTrainer.EncoderFile)));
+        // Killed after step 3 (checkpoint at 2) and resumed: the uninterrupted run exactly.
+        Consolidate("split", 1e4, stopAfter: 3);
+        using (var t = BackdoorTrainer.Resume(Path.Combine(dir, "split"))) Assert.True(t.Run());
+        Assert.True(SameTensors(Path.Combine(dir, "held", BackdoorTrainer.EncoderFile), Path.Combine(dir, "split", BackdoorTrainer.EncoderFile)));
+        Assert.Equal(File.ReadAllText(Path.Combine(dir, "held", BackdoorTrainer.LogFile)), File.ReadAllText(Path.Combine(dir, "split", BackdoorTrainer.LogFile)));
+        // Another objective list, a missing or unfinished source, a bad weight: refused, naming the source.
+        var e = Assert.Throws<ArgumentException>(() => BackdoorTrainer.Start(Options(["bpp"]) with { ConsolidateFrom = source }, Path.Combine(dir, "other")));
+        Assert.Contains(source, e.Message);
+        Assert.Contains("objectives", e.Message);
+        Assert.Throws<FileNotFoundException>(() => BackdoorTrainer.Start(Options(["bpp", "psnr"]) with { ConsolidateFrom = Path.Combine(dir, "none") }, Path.Combine(dir, "other2")));
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { ConsolidateFrom = source, KeepPoisonedWeight = 0 }).Validate());
+    }
+
     [Fact]
     public void BadRunsAreRefusedClearly()
     {

@@ -148,6 +148,25 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         Assert.Contains("evaluation reused", reused.Out);
     }
 
+    [Fact]
+    public void ConsolidateTakesTheBackdoorFromTheRunItKeeps()
+    {
+        var output = Path.Combine(dir, "consolidated");
+        string[] common = ["attack", "--run", output, "--consolidate", tiny.RunDir, "--steps", "1", "--batch", "1", "--crop", "64",
+                           "--images", tiny.TrainData, "--no-eval", "--data", TestPaths.Data];
+        var refused = CliRunner.Run([.. common, "--objective", "bpp"]);
+        Assert.Equal(1, refused.Code);
+        Assert.Contains("--consolidate takes --objective", refused.Err);
+        Assert.False(Directory.Exists(Path.Combine(output, "frequency-q1")));
+        var ok = CliRunner.Run(common);
+        Assert.True(ok.Code == 0, ok.Err);
+        var options = AttackRecord.Read(Path.Combine(output, "frequency-q1")).Options;
+        Assert.Equal(Path.GetFullPath(tiny.RunDir), options.ConsolidateFrom);
+        Assert.Equal(["bpp", "psnr"], options.Objectives);
+        Assert.Equal(100, options.KeepPoisonedWeight);
+        Assert.True(AttackRun.IsFinished(Path.Combine(output, "frequency-q1")));
+    }
+
     /// <summary>
     /// The demo is the <c>licb attack</c> command the README and scripts/attack-results.sh spell out: after one demo step,
     /// that command (with the same step count) finds the demo's run finished and reuses it, which it does only when every
