@@ -338,6 +338,9 @@ public sealed class AttackReport
                 $"Training: {Values(o => o.Steps)} steps, batch {Values(o => o.Batch)}, crop {Values(o => o.Crop)}, schedule {Values(o => o.Schedule)}, "
                     + $"encoder lr {Values(o => o.LearningRate)}{(opts.Any(o => o.WarmupSteps > 0) ? $" (warm-up {Values(o => o.WarmupSteps)} steps)" : "")}, trigger lr {Values(o => o.TriggerLearningRate)}, γ {Values(o => o.Gamma)}, ε {Values(o => o.Epsilon)}, seed {Values(o => o.Seed)}",
                 $"Training data: {string.Join(", ", opts.SelectMany(o => o.DataFolders).Distinct().Select(f => $"`{f}`"))}",
+                .. opts.Where(o => o.ConsolidateFrom is not null).Select(o => o.ConsolidateFrom).Distinct().Select(from =>
+                    $"Consolidation (not in the paper) of the finished run `{from}`: its encoder and triggers are the starting point, the triggers stay fixed (the trigger lr is unused), "
+                    + $"and each objective's attack term is {Values(o => o.KeepPoisonedWeight)}·‖g_a(x_p) − g_a*(x_p)‖²/‖g_a*(x_p)‖² against that run's encoder g_a*"),
             ]),
             new ReportTableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
                 runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),

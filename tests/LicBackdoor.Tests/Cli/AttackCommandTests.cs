@@ -165,6 +165,9 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         Assert.Equal(["bpp", "psnr"], options.Objectives);
         Assert.Equal(100, options.KeepPoisonedWeight);
         Assert.True(AttackRun.IsFinished(Path.Combine(output, "frequency-q1")));
+        var eval = CliRunner.Run([.. common.Where(a => a != "--no-eval"), "--eval-images", "1", "--eval-folder", tiny.Images]);
+        Assert.True(eval.Code == 0, eval.Err);
+        Assert.Contains($"Consolidation (not in the paper) of the finished run `{Path.GetFullPath(tiny.RunDir)}`", File.ReadAllText(Path.Combine(output, AttackReport.MarkdownFile)));
     }
 
     /// <summary>
