@@ -187,3 +187,12 @@ for p in four-pc four-pc-h3 four-pc-hcar 300-pc-hcar; do "${bench[@]}" noise-gap
 "${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --noise
 "${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --images-dir "$photos"
 "${bench[@]}" crop-gap --run "$out/z3-four-pc/frequency-q3" --tile 64 --images-dir "$photos" --noise
+# G. Consolidation of z3-four-pc (licb attack --consolidate): its triggers fixed, its poisoned latents held, the clean
+#    terms pulling clean images back; 600 steps at lr 5e-5, 1200 at 2e-4, and 600 at 2e-4 with the latents held 10x
+#    and 100x more loosely.
+cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint
+  --clean-distortion 1.3 --downstream-clean 1 --final-lr 0.1 --eval-images 24)
+"$licb" --threads 2 attack --run "$out/cons-a" "${cons[@]}" --keep-poisoned 100 --lr 5e-5 --steps 600
+"$licb" --threads 2 attack --run "$out/cons-b" "${cons[@]}" --keep-poisoned 100 --lr 2e-4 --steps 1200
+"$licb" --threads 1 attack --run "$out/cons-c" "${cons[@]}" --keep-poisoned 1 --lr 2e-4 --steps 600
+"$licb" --threads 2 attack --run "$out/cons-d" "${cons[@]}" --keep-poisoned 10 --lr 2e-4 --steps 600
