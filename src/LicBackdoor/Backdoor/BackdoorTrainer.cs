@@ -599,7 +599,9 @@ public sealed class BackdoorTrainer : IDisposable
         foreach (var kind in extraData.Keys)
         {
             bool train = options.DownstreamCleanWeight > 0;
-            bool needsLive = objectives.Any(ob => ob.Data == kind && ob.NeedsLiveCleanOutput);
+            // A consolidation's terms never read these outputs: only their own clean term needs the forward pass.
+            if (source is not null && !train) continue;
+            bool needsLive = source is null && objectives.Any(ob => ob.Data == kind && ob.NeedsLiveCleanOutput);
             using var gradMode = enable_grad(train || needsLive);
             var o = model.forward(batches[kind]);
             if (needsLive) live[kind] = o;
