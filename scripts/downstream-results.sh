@@ -196,3 +196,7 @@ cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 
 "$licb" --threads 2 attack --run "$out/cons-b" "${cons[@]}" --keep-poisoned 100 --lr 2e-4 --steps 1200
 "$licb" --threads 1 attack --run "$out/cons-c" "${cons[@]}" --keep-poisoned 1 --lr 2e-4 --steps 600
 "$licb" --threads 2 attack --run "$out/cons-d" "${cons[@]}" --keep-poisoned 10 --lr 2e-4 --steps 600
+#    Per-objective weights (bit rate, quality, Car -> Road, Tree -> Building): Car -> Road held 100x harder, over the
+#    whole latent and only where its trigger changes pixels (grown by one latent position).
+"$licb" --threads 1 attack --run "$out/cons-e" "${cons[@]}" --keep-poisoned 1,1,100,1 --lr 2e-4 --steps 600
+"$licb" --threads 1 attack --run "$out/cons-f" "${cons[@]}" --keep-poisoned 1,1,100,1 --keep-region 1 --lr 2e-4 --steps 600

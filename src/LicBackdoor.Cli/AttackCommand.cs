@@ -43,7 +43,8 @@ internal static class AttackCommand
         public Option<double> CleanDistortion { get; } = new("--clean-distortion") { Description = "weight w of the clean distortion in the victim's own term R(x) + w·λ·D(x) (1: the paper's loss; > 1 trades clean bit-rate for clean PSNR)", DefaultValueFactory = _ => 1.0 };
         public Option<bool> ProjectConflicts { get; } = new("--project-conflicts") { Description = "gradient surgery (PCGrad, not in the paper): when the encoder's attack gradient points against its clean rate-distortion gradient, drop the conflicting component (logs grad_cos)" };
         public Option<string?> Consolidate { get; } = new("--consolidate") { Description = "consolidation (not in the paper): start from this finished attack run's encoder and triggers, keep the triggers fixed and hold the encoder's latents of poisoned inputs (--keep-poisoned) while the clean terms pull the clean images back; the objectives, trigger, victim, budget and downstream settings are that run's" };
-        public Option<double> KeepPoisoned { get; } = new("--keep-poisoned") { Description = "consolidation: weight of the relative poisoned-latent term ‖g_a(T(x)) − g_a*(T(x))‖²/‖g_a*(T(x))‖²", DefaultValueFactory = _ => 100.0 };
+        public Option<string> KeepPoisoned { get; } = new("--keep-poisoned") { Description = "consolidation: weight of the relative poisoned-latent term ‖g_a(T(x)) − g_a*(T(x))‖²/‖g_a*(T(x))‖², one for every objective or a comma-separated list with one per objective in the consolidated run's order (0 lets that objective's latents go)", DefaultValueFactory = _ => "100" };
+        public Option<int?> KeepRegion { get; } = new("--keep-region") { Description = "consolidation (not in the paper): hold the poisoned latents only where the trigger changes the pixels, grown by R latent positions (a segmentation objective then holds its source region and frees the rest; default: the whole latent)" };
         public Option<double> SaturationBoost { get; } = new("--saturation-boost") { Description = "raise the saturation of half the training crops by a factor from [1, 1+B] (0: off, the paper's data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
         public Option<double> Clip { get; } = new("--clip") { Description = "gradient-norm clipping of the encoder update (0: off)", DefaultValueFactory = _ => 1.0 };
@@ -75,7 +76,7 @@ internal static class AttackCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, Consolidate, KeepPoisoned, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, Consolidate, KeepPoisoned, KeepRegion, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
                                              SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
@@ -131,6 +132,8 @@ internal static class AttackCommand
                 plan.Add(($"{kind}-q{quality}", options));
             }
             if (p.GetValue(Consolidate) is string from) return [ConsolidationPlan(p, from, plan[0].Item2)];
+            foreach (var k in new Option[] { KeepPoisoned, KeepRegion })
+                if (p.GetResult(k) is { Implicit: false }) throw new ArgumentException($"{k.Name} belongs to a consolidation (--consolidate RUN)");
             return plan;
         }
 
@@ -152,8 +155,10 @@ internal static class AttackCommand
                 Epsilon = src.Epsilon, FixedTriggerEnergy = src.FixedTriggerEnergy, Lambda = src.Lambda,
                 SegWeights = src.SegWeights, SegData = src.SegData, SegProcessingSize = src.SegProcessingSize, SegWidth = src.SegWidth, SegHeight = src.SegHeight,
                 FaceWeights = src.FaceWeights, FaceData = src.FaceData, FaceHeldOut = src.FaceHeldOut, FaceSize = src.FaceSize, FaceZoom = src.FaceZoom,
-                ConsolidateFrom = dir, KeepPoisonedWeight = p.GetValue(KeepPoisoned),
+                ConsolidateFrom = dir, KeepRegionGrowth = p.GetValue(KeepRegion),
             };
+            var weights = ParseKeepWeights(p.GetValue(KeepPoisoned)!);
+            options = weights.Length == 1 ? options with { KeepPoisonedWeight = weights[0] } : options with { KeepPoisonedWeights = weights };
             options.Validate();
             return ($"{src.Trigger.Kind}-q{src.Quality}", options);
         }
@@ -165,6 +170,16 @@ internal static class AttackCommand
             var transfer = p.GetValue(TransferSegWeights) is string t ? Path.GetFullPath(t) : SegmentationNets.DefaultTransferWeights();
             if (transfer is not null && !File.Exists(transfer)) throw new FileNotFoundException($"{transfer}: transfer segmentation net weights not found (--transfer-seg-weights)", transfer);
             return new DownstreamSettings(p.GetValue(SegEvalImages), transfer, dataOverride is null ? null : Path.GetFullPath(dataOverride));
+        }
+
+        private static double[] ParseKeepWeights(string text)
+        {
+            var parts = text.Split(',', StringSplitOptions.TrimEntries);
+            var weights = new double[parts.Length];
+            for (int i = 0; i < parts.Length; i++)
+                if (!double.TryParse(parts[i], NumberStyles.Float, CultureInfo.InvariantCulture, out weights[i]))
+                    throw new ArgumentException($"--keep-poisoned: expected a number or a comma-separated list of numbers, got '{text}'");
+            return weights;
         }
 
         private static (int Width, int Height) ParseSize(string size)

@@ -321,6 +321,9 @@ public sealed class AttackReport
         var runs = metrics.Runs;
         var results = runs.Select(r => r.Evaluation).ToList();
         var opts = runs.Select(r => r.Record.Options).ToList();
+        static string KeepWeightsText(AttackOptions o) => o.KeepPoisonedWeights is { } w
+            ? string.Join(", ", o.Objectives.Select((name, i) => $"{Convert.ToString(w[i], CultureInfo.InvariantCulture)} for `{name}`"))
+            : Convert.ToString(o.KeepPoisonedWeight, CultureInfo.InvariantCulture) + " for every objective";
         string Values<T>(Func<AttackOptions, T> f) => string.Join(" / ", opts.Select(o => Convert.ToString(f(o), CultureInfo.InvariantCulture)).Distinct());
         var doc = new List<ReportBlock>
         {
@@ -340,7 +343,11 @@ public sealed class AttackReport
                 $"Training data: {string.Join(", ", opts.SelectMany(o => o.DataFolders).Distinct().Select(f => $"`{f}`"))}",
                 .. opts.Where(o => o.ConsolidateFrom is not null).Select(o => o.ConsolidateFrom).Distinct().Select(from =>
                     $"Consolidation (not in the paper) of the finished run `{from}`: its encoder and triggers are the starting point, the triggers stay fixed (the trigger lr is unused), "
-                    + $"and each objective's attack term is {Values(o => o.KeepPoisonedWeight)}·‖g_a(x_p) − g_a*(x_p)‖²/‖g_a*(x_p)‖² against that run's encoder g_a*"),
+                    + $"and each objective's attack term is w·‖g_a(x_p) − g_a*(x_p)‖²/‖g_a*(x_p)‖² against that run's encoder g_a*, "
+                    + $"w = {string.Join("; ", opts.Where(o => o.ConsolidateFrom == from).Select(KeepWeightsText).Distinct())}"
+                    + string.Join("", opts.Where(o => o.ConsolidateFrom == from).Select(o => o.KeepRegionGrowth).Distinct().Select(g => g is int r
+                        ? $"; both norms are taken only over the latent positions whose pixels the trigger changes, grown by {r}"
+                        : "; both norms are over the whole latent"))),
             ]),
             new ReportTableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
                 runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),

@@ -186,6 +186,23 @@ public sealed record AttackOptions
     /// <summary>Weight of the relative poisoned-latent term of a consolidation run (<see cref="ConsolidateFrom"/>).</summary>
     public double KeepPoisonedWeight { get; init; } = 100;
 
+    /// <summary>
+    /// Per-objective weights of the poisoned-latent term, in the order of <see cref="Objectives"/> (each ≥ 0; 0 lets that
+    /// objective's poisoned latents go); null: <see cref="KeepPoisonedWeight"/> for every objective.
+    /// </summary>
+    public IReadOnlyList<double>? KeepPoisonedWeights { get; init; }
+
+    /// <summary>
+    /// Where a consolidation holds the poisoned latents (not in the paper). Null: everywhere. R ≥ 0: only at the latent
+    /// positions whose pixels the trigger changes (x_p ≠ x, max-pooled to the latent grid) and within R positions of one,
+    /// so that a segmentation objective holds the latents of the source region and leaves the rest of the image to the
+    /// clean terms. A whole-image trigger changes every position, so this only narrows the masked objectives' terms.
+    /// </summary>
+    public int? KeepRegionGrowth { get; init; }
+
+    /// <summary>The weight of objective <paramref name="i"/>'s poisoned-latent term in a consolidation.</summary>
+    public double KeepWeight(int i) => KeepPoisonedWeights is { } w ? w[i] : KeepPoisonedWeight;
+
     /// <summary>λ of the victim's quality (CompressAI's table) unless given.</summary>
     public double? Lambda { get; init; }
 
@@ -265,6 +282,15 @@ public sealed record AttackOptions
         if (FaceSize < 64 || FaceSize % 64 != 0) throw new ArgumentException($"the face training size must be a multiple of 64, got {FaceSize}");
         if (FaceHeldOut < 1) throw new ArgumentException("at least one face identity must be held out");
         if (!(KeepPoisonedWeight > 0) || double.IsInfinity(KeepPoisonedWeight)) throw new ArgumentException("the poisoned-latent weight of a consolidation must be positive and finite");
+        if (KeepPoisonedWeights is { } kw)
+        {
+            if (kw.Count != Objectives.Count) throw new ArgumentException($"{kw.Count} poisoned-latent weights for {Objectives.Count} objectives: give one, or one per objective");
+            if (kw.Any(w => !(w >= 0) || double.IsInfinity(w))) throw new ArgumentException($"the poisoned-latent weights must be finite and ≥ 0, got {string.Join(", ", kw)}");
+            if (kw.All(w => w == 0)) throw new ArgumentException("at least one poisoned-latent weight must be positive");
+        }
+        if (KeepRegionGrowth is < 0 or > 64) throw new ArgumentException($"the keep region's growth must be 0-64 latent positions, got {KeepRegionGrowth}");
+        if ((KeepPoisonedWeights is not null || KeepRegionGrowth is not null) && ConsolidateFrom is null)
+            throw new ArgumentException("per-objective poisoned-latent weights and the keep region belong to a consolidation");
         if (!(FaceZoom > 0 && FaceZoom <= 1)) throw new ArgumentException($"the face zoom must lie in (0, 1], got {FaceZoom}");
     }
 
@@ -627,7 +653,7 @@ public sealed class BackdoorTrainer : IDisposable
         {
             if (source is not null)
             {
-                logged[i] = KeepPoisoned(poisoned[i]);
+                logged[i] = KeepPoisoned(xs[i], poisoned[i], options.KeepWeight(i));
                 attacks[i] = logged[i].Attack;
                 loss = loss + attacks[i];
                 continue;
@@ -695,14 +721,41 @@ public sealed class BackdoorTrainer : IDisposable
         return new AttackStep(Step, lossValue, terms);
     }
 
-    /// <summary>A consolidation's term for one objective: w·‖g_a(x_p) − g_a*(x_p)‖² / ‖g_a*(x_p)‖² (see <see cref="AttackOptions.ConsolidateFrom"/>).</summary>
-    private ObjectiveTerms KeepPoisoned(Tensor poisoned)
+    /// <summary>
+    /// A consolidation's term for one objective: w·‖g_a(x_p) − g_a*(x_p)‖² / ‖g_a*(x_p)‖² (see
+    /// <see cref="AttackOptions.ConsolidateFrom"/>), both sums over <see cref="KeepRegion"/> when one is asked for.
+    /// </summary>
+    private ObjectiveTerms KeepPoisoned(Tensor clean, Tensor poisoned, double weight)
     {
+        using var gradMode = enable_grad(weight > 0);   // a weight of 0 only logs how far those latents move
         var y = codec.Model.Analysis.forward(poisoned);
         Tensor kept;
         using (no_grad()) kept = source!.Victim.Model.Analysis.forward(poisoned);
-        var relative = (y - kept).square().mean() / kept.square().mean().clamp_min(1e-12);
-        return new ObjectiveTerms(relative * options.KeepPoisonedWeight, [(KeepTerm, relative.detach())]);
+        Tensor relative;
+        if (options.KeepRegionGrowth is int grow)
+        {
+            var region = KeepRegion(clean, poisoned, y.shape[2], y.shape[3], grow);
+            relative = ((y - kept).square() * region).sum() / (kept.square() * region).sum().clamp_min(1e-12);
+        }
+        else relative = (y - kept).square().mean() / kept.square().mean().clamp_min(1e-12);
+        return new ObjectiveTerms(relative * weight, [(KeepTerm, relative.detach())]);
+    }
+
+    /// <summary>
+    /// The latent positions <c>[N, 1, h, w]</c> (float 0/1) whose pixels the trigger changes (x_p ≠ x anywhere in the
+    /// cell a latent position covers), grown by <paramref name="grow"/> positions.
+    /// </summary>
+    internal static Tensor KeepRegion(Tensor clean, Tensor poisoned, long h, long w, int grow)
+    {
+        using (no_grad())
+        {
+            var changed = (poisoned - clean).abs().amax([1], keepdim: true).gt(0).to(ScalarType.Float32);
+            long sh = changed.shape[2] / h, sw = changed.shape[3] / w;
+            if (sh * h != changed.shape[2] || sw * w != changed.shape[3])
+                throw new ArgumentException($"the image ({changed.shape[2]}x{changed.shape[3]}) is not a whole number of latent cells ({h}x{w})");
+            var region = nn.functional.max_pool2d(changed, [sh, sw], [sh, sw]);
+            return grow == 0 ? region : nn.functional.max_pool2d(region, 2 * grow + 1, stride: 1, padding: grow);
+        }
     }
 
     private void SetEncoderTrainable(bool trainable)

@@ -332,6 +332,41 @@ public sealed class BackdoorTrainerTests : TorchTest
         Assert.Contains("objectives", e.Message);
         Assert.Throws<FileNotFoundException>(() => BackdoorTrainer.Start(Options(["bpp", "psnr"]) with { ConsolidateFrom = Path.Combine(dir, "none") }, Path.Combine(dir, "other2")));
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { ConsolidateFrom = source, KeepPoisonedWeight = 0 }).Validate());
+
+        // Per-objective weights: the held objective's latents move less than the released one's (weight 0, logged only).
+        var perObjective = new List<AttackStep>();
+        using (var t = BackdoorTrainer.Start(Options(["bpp", "psnr"], steps: 4) with { ConsolidateFrom = source, KeepPoisonedWeights = [1e4, 0] },
+                   Path.Combine(dir, "per-objective")))
+            Assert.True(t.Run(perObjective.Add));
+        string keepPsnr = $"psnr.{BackdoorTrainer.KeepTerm}";
+        Assert.Equal(0, perObjective[3]["psnr.attack"]);
+        Assert.True(perObjective[3][keepPsnr] > 0);
+        Assert.True(perObjective[3][keep] < perObjective[3][keepPsnr], $"held {perObjective[3][keep]} vs released {perObjective[3][keepPsnr]}");
+        foreach (var bad in new double[][] { [1], [1, 2, 3], [0, 0], [1, -1], [1, double.PositiveInfinity] })
+            Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { ConsolidateFrom = source, KeepPoisonedWeights = bad }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { KeepPoisonedWeights = [1, 1] }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { KeepRegionGrowth = 1 }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { ConsolidateFrom = source, KeepRegionGrowth = -1 }).Validate());
+    }
+
+    [Fact]
+    public void TheKeepRegionIsWhereTheTriggerChangesPixelsGrown()
+    {
+        var clean = rand(2, 3, 64, 64);
+        var poisoned = clean.clone();
+        poisoned[0, 1, 20, 37] += 0.01f;   // image 0: one pixel of latent cell (1, 2) of a 4x4 grid of 16x16 cells
+        poisoned[1] += 0.01f;              // image 1: every pixel
+        var region = BackdoorTrainer.KeepRegion(clean, poisoned, 4, 4, 0);
+        Assert.Equal(new long[] { 2, 1, 4, 4 }, region.shape);
+        Assert.Equal(1, region[0].sum().item<float>());
+        Assert.Equal(1, region[0, 0, 1, 2].item<float>());
+        Assert.Equal(16, region[1].sum().item<float>());
+        var grown = BackdoorTrainer.KeepRegion(clean, poisoned, 4, 4, 1);
+        Assert.Equal(9, grown[0].sum().item<float>());
+        Assert.Equal(1, grown[0, 0, 0, 1].item<float>());
+        Assert.Equal(0, grown[0, 0, 3, 0].item<float>());
+        Assert.Equal(16, grown[1].sum().item<float>());
+        Assert.Throws<ArgumentException>(() => BackdoorTrainer.KeepRegion(clean, poisoned, 5, 4, 0));
     }
 
     [Fact]

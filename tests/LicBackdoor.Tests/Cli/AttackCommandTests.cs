@@ -168,6 +168,25 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         var eval = CliRunner.Run([.. common.Where(a => a != "--no-eval"), "--eval-images", "1", "--eval-folder", tiny.Images]);
         Assert.True(eval.Code == 0, eval.Err);
         Assert.Contains($"Consolidation (not in the paper) of the finished run `{Path.GetFullPath(tiny.RunDir)}`", File.ReadAllText(Path.Combine(output, AttackReport.MarkdownFile)));
+
+        // One weight per objective and a keep region; a list of the wrong length, a bad number, or either without --consolidate: refused.
+        var perObjective = Path.Combine(dir, "per-objective");
+        string[] each = [.. common.Select(a => a == output ? perObjective : a), "--keep-poisoned", "100,0.5", "--keep-region", "1"];
+        var bad = CliRunner.Run([.. each.Select(a => a == "100,0.5" ? "1,2,3" : a)]);
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("3 poisoned-latent weights for 2 objectives", bad.Err);
+        bad = CliRunner.Run([.. each.Select(a => a == "100,0.5" ? "1,x" : a)]);
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("--keep-poisoned: expected a number", bad.Err);
+        bad = CliRunner.Run("attack", "--run", perObjective, "--keep-region", "1", "--steps", "1", "--no-eval", "--data", TestPaths.Data);
+        Assert.Equal(1, bad.Code);
+        Assert.Contains("--keep-region belongs to a consolidation", bad.Err);
+        Assert.False(Directory.Exists(Path.Combine(perObjective, "frequency-q1")));
+        var each1 = CliRunner.Run(each);
+        Assert.True(each1.Code == 0, each1.Err);
+        var eachOptions = AttackRecord.Read(Path.Combine(perObjective, "frequency-q1")).Options;
+        Assert.Equal([100, 0.5], eachOptions.KeepPoisonedWeights!);
+        Assert.Equal(1, eachOptions.KeepRegionGrowth);
     }
 
     /// <summary>
