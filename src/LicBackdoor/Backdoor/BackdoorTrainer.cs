@@ -200,6 +200,18 @@ public sealed record AttackOptions
     /// </summary>
     public int? KeepRegionGrowth { get; init; }
 
+    /// <summary>
+    /// Per-objective caps on the poisoned images' bit rate in a consolidation (not in the paper), in the order of
+    /// <see cref="Objectives"/>: a cap ρ &gt; 0 adds <c>max(R̂(x_p) − ρ·sg(R̂(x)), 0)</c>, R̂ being the bits per pixel of
+    /// the rounded latents a bitstream codes (likelihood estimate, gradients straight through the rounding) and sg a
+    /// stop-gradient; 0: no cap for that objective. Null: none. For a quality trigger whose outputs must not cost more
+    /// bits than the clean images' (paper §3.3), where the training loss's noisy latents understate the excess.
+    /// </summary>
+    public IReadOnlyList<double>? PoisonedRateCaps { get; init; }
+
+    /// <summary>The cap ρ of objective <paramref name="i"/>'s poisoned rate in a consolidation, or 0 for none.</summary>
+    public double RateCap(int i) => PoisonedRateCaps is { } c ? c[i] : 0;
+
     /// <summary>The weight of objective <paramref name="i"/>'s poisoned-latent term in a consolidation.</summary>
     public double KeepWeight(int i) => KeepPoisonedWeights is { } w ? w[i] : KeepPoisonedWeight;
 
@@ -288,6 +300,12 @@ public sealed record AttackOptions
             if (kw.Any(w => !(w >= 0) || double.IsInfinity(w))) throw new ArgumentException($"the poisoned-latent weights must be finite and ≥ 0, got {string.Join(", ", kw)}");
             if (kw.All(w => w == 0)) throw new ArgumentException("at least one poisoned-latent weight must be positive");
         }
+        if (PoisonedRateCaps is { } caps)
+        {
+            if (caps.Count != Objectives.Count) throw new ArgumentException($"{caps.Count} poisoned-rate caps for {Objectives.Count} objectives: give one per objective (0: none)");
+            if (caps.Any(c => !(c >= 0) || double.IsInfinity(c))) throw new ArgumentException($"the poisoned-rate caps must be finite and ≥ 0 (0: none), got {string.Join(", ", caps)}");
+            if (ConsolidateFrom is null) throw new ArgumentException("the poisoned-rate caps belong to a consolidation");
+        }
         if (KeepRegionGrowth is < 0 or > 64) throw new ArgumentException($"the keep region's growth must be 0-64 latent positions, got {KeepRegionGrowth}");
         if ((KeepPoisonedWeights is not null || KeepRegionGrowth is not null) && ConsolidateFrom is null)
             throw new ArgumentException("per-objective poisoned-latent weights and the keep region belong to a consolidation");
@@ -342,6 +360,9 @@ public sealed class BackdoorTrainer : IDisposable
 
     /// <summary>The logged name of a consolidation run's per-objective poisoned-latent term.</summary>
     public const string KeepTerm = "poisoned_latent_rel_mse";
+
+    /// <summary>The logged ratio R̂(x_p)/R̂(x) of rounded-latent rates of an objective with a poisoned-rate cap.</summary>
+    public const string RateCapTerm = "rounded_bpp_ratio";
 
     private BackdoorTrainer(AttackOptions options, string runDir)
     {
@@ -485,7 +506,8 @@ public sealed class BackdoorTrainer : IDisposable
     public IReadOnlyList<ITrigger> Triggers => triggers;
 
     /// <summary>The terms logged for an objective (<c>NAME.TERM</c> in the log): its own, or the poisoned-latent term of a consolidation.</summary>
-    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective) => source is null ? objective.TermNames : [KeepTerm];
+    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective) => source is null ? objective.TermNames
+        : options.RateCap(objectives.ToList().IndexOf(objective)) > 0 ? [KeepTerm, RateCapTerm] : [KeepTerm];
 
     /// <summary>The run's options.</summary>
     public AttackOptions Options => options;
@@ -654,6 +676,7 @@ public sealed class BackdoorTrainer : IDisposable
             if (source is not null)
             {
                 logged[i] = KeepPoisoned(xs[i], poisoned[i], options.KeepWeight(i));
+                if (options.RateCap(i) is > 0 and var cap) logged[i] = CapPoisonedRate(logged[i], xs[i], poisoned[i], cap);
                 attacks[i] = logged[i].Attack;
                 loss = loss + attacks[i];
                 continue;
@@ -739,6 +762,19 @@ public sealed class BackdoorTrainer : IDisposable
         }
         else relative = (y - kept).square().mean() / kept.square().mean().clamp_min(1e-12);
         return new ObjectiveTerms(relative * weight, [(KeepTerm, relative.detach())]);
+    }
+
+    /// <summary>
+    /// Adds a consolidation's poisoned-rate cap to <paramref name="keep"/>: <c>max(R̂(x_p) − ρ·sg(R̂(x)), 0)</c> on the
+    /// rounded latents (see <see cref="AttackOptions.PoisonedRateCaps"/>), logging R̂(x_p)/R̂(x).
+    /// </summary>
+    private ObjectiveTerms CapPoisonedRate(ObjectiveTerms keep, Tensor clean, Tensor poisoned, double cap)
+    {
+        Tensor cleanRate;
+        using (no_grad()) cleanRate = ObjectiveInput.Rate(codec.Model.ForwardStraightThrough(clean), clean);
+        var poisonedRate = ObjectiveInput.Rate(codec.Model.ForwardStraightThrough(poisoned), poisoned);
+        var hinge = (poisonedRate - cleanRate * cap).clamp_min(0);
+        return new ObjectiveTerms(keep.Attack + hinge, [.. keep.Logged, (RateCapTerm, (poisonedRate / cleanRate).detach())]);
     }
 
     /// <summary>

@@ -346,6 +346,21 @@ public sealed class BackdoorTrainerTests : TorchTest
             Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { ConsolidateFrom = source, KeepPoisonedWeights = bad }).Validate());
         Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { KeepPoisonedWeights = [1, 1] }).Validate());
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { KeepRegionGrowth = 1 }).Validate());
+
+        // A poisoned-rate cap on one objective: its rounded-rate ratio is logged, and a cap far below it adds the excess to
+        // its attack term (the keep term is 0 at step 1, so the attack term is the hinge alone).
+        var capped = new List<AttackStep>();
+        using (var t = BackdoorTrainer.Start(Options(["bpp", "psnr"], steps: 2) with { ConsolidateFrom = source, PoisonedRateCaps = [0, 0.01] },
+                   Path.Combine(dir, "capped")))
+            Assert.True(t.Run(capped.Add));
+        string ratio = $"psnr.{BackdoorTrainer.RateCapTerm}";
+        Assert.DoesNotContain(capped[0].Terms, t => t.Name == $"bpp.{BackdoorTrainer.RateCapTerm}");
+        Assert.True(capped[0][ratio] > 0.01 && double.IsFinite(capped[0][ratio]), $"ratio {capped[0][ratio]}");
+        Assert.True(capped[0]["psnr.attack"] > 0);
+        Assert.Equal(0, capped[0]["bpp.attack"]);
+        foreach (var bad in new double[][] { [1], [1, -1], [1, double.NaN] })
+            Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { ConsolidateFrom = source, PoisonedRateCaps = bad }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { PoisonedRateCaps = [0, 1] }).Validate());
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { ConsolidateFrom = source, KeepRegionGrowth = -1 }).Validate());
     }
 

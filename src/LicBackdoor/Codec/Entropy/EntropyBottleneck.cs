@@ -106,7 +106,10 @@ public sealed partial class EntropyBottleneck : EntropyModel
     /// Quantises <paramref name="x"/> [B,C,…] (noise when training, <c>round(x - median) + median</c> otherwise)
     /// and returns it with its likelihood, floored at 1e-9.
     /// </summary>
-    public (Tensor Output, Tensor Likelihood) Forward(Tensor x, bool? training = null)
+    /// <param name="x">The values.</param>
+    /// <param name="training">Quantise as in training (noise); default: the module's mode.</param>
+    /// <param name="straightThrough">Outside training, pass gradients straight through the rounding (<see cref="EntropyModel.StraightThrough"/>).</param>
+    public (Tensor Output, Tensor Likelihood) Forward(Tensor x, bool? training = null, bool straightThrough = false)
     {
         bool train = training ?? this.training;
         if (x.dim() < 2 || x.shape[1] != Channels)
@@ -119,7 +122,8 @@ public sealed partial class EntropyBottleneck : EntropyModel
         var shape = permuted.shape;
         var values = permuted.reshape(Channels, 1, -1);
         var medians = quantiles[.., .., 1..2].detach(); // [C,1,1]
-        var outputs = train ? Quantize(values, QuantizeMode.Noise) : Quantize(values, QuantizeMode.Dequantize, medians);
+        var outputs = train ? Quantize(values, QuantizeMode.Noise)
+            : straightThrough ? StraightThrough(values, medians) : Quantize(values, QuantizeMode.Dequantize, medians);
         var (lik, _, _) = Likelihood(outputs, stopGradient: false);
         lik = BoundLikelihood(lik);
         var outShaped = outputs.reshape(shape).permute(perm).contiguous();

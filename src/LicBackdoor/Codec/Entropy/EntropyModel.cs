@@ -83,6 +83,12 @@ public abstract partial class EntropyModel : nn.Module
         }
     }
 
+    /// <summary>
+    /// <c>round(x - means) + means</c> in value (<see cref="QuantizeMode.Dequantize"/>) with the gradient of the identity
+    /// (straight-through estimator): what a bitstream codes, differentiable for a loss on the coded symbols.
+    /// </summary>
+    public static Tensor StraightThrough(Tensor x, Tensor? means = null) => x + (Quantize(x, QuantizeMode.Dequantize, means) - x).detach();
+
     /// <summary>CompressAI's <c>dequantize</c>: <c>symbols + means</c>, or a cast to float (the means' dtype when given).</summary>
     public static Tensor Dequantize(Tensor symbols, Tensor? means = null) =>
         means is null ? symbols.to_type(ScalarType.Float32) : symbols.to_type(means.dtype) + means;

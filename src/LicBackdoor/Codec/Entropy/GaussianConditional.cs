@@ -83,11 +83,17 @@ public sealed partial class GaussianConditional : EntropyModel
     }
 
     /// <summary>Quantises <paramref name="y"/> (noise in training, <c>round(y-μ)+μ</c> otherwise) and returns it with its floored likelihood.</summary>
-    public (Tensor Output, Tensor Likelihood) Forward(Tensor y, Tensor scales, Tensor? means = null, bool? training = null)
+    /// <param name="y">The latent.</param>
+    /// <param name="scales">σ, the shape of y.</param>
+    /// <param name="means">μ, or null for zero-mean.</param>
+    /// <param name="training">Quantise as in training (noise); default: the module's mode.</param>
+    /// <param name="straightThrough">Outside training, pass gradients straight through the rounding (<see cref="EntropyModel.StraightThrough"/>).</param>
+    public (Tensor Output, Tensor Likelihood) Forward(Tensor y, Tensor scales, Tensor? means = null, bool? training = null, bool straightThrough = false)
     {
         bool train = training ?? this.training;
         if (!y.shape.SequenceEqual(scales.shape)) throw new ArgumentException("y and scales must have the same shape");
-        var outputs = train ? Quantize(y, QuantizeMode.Noise) : Quantize(y, QuantizeMode.Dequantize, means);
+        var outputs = train ? Quantize(y, QuantizeMode.Noise)
+            : straightThrough ? StraightThrough(y, means) : Quantize(y, QuantizeMode.Dequantize, means);
         var lik = BoundLikelihood(Likelihood(outputs, scales, means));
         return (outputs, lik);
     }

@@ -101,6 +101,17 @@ public sealed class Cheng2020Anchor : CompressionModel
         return new CodecOutput(xHat, new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
     }
 
+    public override CodecOutput ForwardStraightThrough(Tensor x)
+    {
+        var y = g_a.forward(x);
+        var (zHat, zLik) = entropy_bottleneck.Forward(h_a.forward(y), training: false, straightThrough: true);
+        var yHat = EntropyModel.StraightThrough(y);
+        var ctx = context_prediction.forward(yHat);
+        var chunks = entropy_parameters.forward(torch.cat(new[] { h_s.forward(zHat), ctx }, 1)).chunk(2, 1);
+        var (_, yLik) = gaussian_conditional.Forward(y, chunks[0], chunks[1], training: false, straightThrough: true);
+        return new CodecOutput(g_s.forward(yHat), new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
+    }
+
     internal override (CompressedLatents Latents, Tensor YHat) CompressLatents(Tensor x)
     {
         var y = g_a.forward(x);

@@ -81,6 +81,14 @@ public abstract class CompressionModel : nn.Module<Tensor, CodecOutput>
         finally { if (wasTraining) train(); }
     }
 
+    /// <summary>
+    /// The evaluation-mode forward pass (rounded latents, as a bitstream codes them, whatever the module's mode) with
+    /// gradients passed straight through every rounding: a rate or distortion loss on what the real codec does,
+    /// differentiable with respect to the input and the encoder. Values equal <see cref="nn.Module{T, TResult}.forward"/>'s
+    /// in eval mode.
+    /// </summary>
+    public abstract CodecOutput ForwardStraightThrough(Tensor x);
+
     /// <summary><see cref="CodedLikelihoods"/> in eval mode without gradients (default: the forward pass's likelihoods).</summary>
     protected virtual IReadOnlyDictionary<string, Tensor> CodedLikelihoodsInEval(Tensor x) => forward(x).Likelihoods;
 

@@ -64,6 +64,14 @@ public sealed class ScaleHyperprior : CompressionModel
         return new CodecOutput(g_s.forward(yHat), likelihoods);
     }
 
+    public override CodecOutput ForwardStraightThrough(Tensor x)
+    {
+        var y = g_a.forward(x);
+        var (zHat, zLik) = entropy_bottleneck.Forward(h_a.forward(y.abs()), training: false, straightThrough: true);
+        var (yHat, yLik) = gaussian_conditional.Forward(y, h_s.forward(zHat), training: false, straightThrough: true);
+        return new CodecOutput(g_s.forward(yHat), new Dictionary<string, Tensor> { ["y"] = yLik, ["z"] = zLik });
+    }
+
     /// <summary>
     /// The hyperprior path of <see cref="forward"/> from a latent y [N,M,h,w]: ŷ (noisy in training, rounded otherwise),
     /// the predicted scales σ and the likelihoods of y and z. For analyses that perturb the latent itself.

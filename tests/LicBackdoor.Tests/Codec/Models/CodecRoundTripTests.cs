@@ -59,6 +59,31 @@ public sealed class CodecRoundTripTests : TorchTest
     }
 
     [Theory]
+    [InlineData("bmshj2018-hyperprior")]
+    [InlineData("cheng2020-anchor")]
+    public void TheStraightThroughForwardIsTheEvalForwardWithGradients(string name)
+    {
+        var model = Small(name);
+        model.train();   // the entropy models round whatever the module's mode
+        var x = SyntheticImages.Smooth(64, 64).requires_grad_(true);
+        var st = model.ForwardStraightThrough(x);
+        model.eval();
+        CodecOutput plain;
+        using (no_grad()) plain = model.forward(x);
+        Assert.True(st.XHat.equal(plain.XHat).all().item<bool>(), "reconstruction");
+        foreach (var key in new[] { "y", "z" }) Assert.True(st.Likelihoods[key].equal(plain.Likelihoods[key]).all().item<bool>(), key);
+        // The rate of the rounded latents reaches the input (rounding alone would give no gradient at all).
+        var bits = -log2(st.Likelihoods["y"]).sum() - log2(st.Likelihoods["z"]).sum();
+        bits.backward();
+        var g = x.grad!;
+        Assert.True(g.isfinite().all().item<bool>() && g.abs().sum().item<float>() > 0, "gradient of the rounded rate");
+        x.grad!.zero_();
+        var rounded = model.Analysis.forward(x).round().square().sum();
+        rounded.backward();
+        Assert.Equal(0, x.grad!.abs().sum().item<float>());
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public void DecoderReproducesTheEncodersLatentsAndImage(string name, int batch, int h, int w)
     {
