@@ -45,6 +45,7 @@ internal static class AttackCommand
         public Option<string?> Consolidate { get; } = new("--consolidate") { Description = "consolidation (not in the paper): start from this finished attack run's encoder and triggers, keep the triggers fixed and hold the encoder's latents of poisoned inputs (--keep-poisoned) while the clean terms pull the clean images back; the objectives, trigger, victim, budget and downstream settings are that run's" };
         public Option<string> KeepPoisoned { get; } = new("--keep-poisoned") { Description = "consolidation: weight of the relative poisoned-latent term ‖g_a(T(x)) − g_a*(T(x))‖²/‖g_a*(T(x))‖², one for every objective or a comma-separated list with one per objective in the consolidated run's order (0 lets that objective's latents go)", DefaultValueFactory = _ => "100" };
         public Option<string?> PoisonedRateCap { get; } = new("--poisoned-rate-cap") { Description = "consolidation (not in the paper): one cap ρ per objective, comma-separated in the consolidated run's order (0: none), adding max(R̂(x_p) − ρ·R̂(x), 0) on the rounded latents' bits (gradients straight through the rounding)" };
+        public Option<string?> OwnTerms { get; } = new("--own-terms") { Description = "consolidation (not in the paper): one weight per objective, comma-separated in the consolidated run's order (0: none), of the objective's own attack loss with the fixed trigger, so the encoder keeps learning that backdoor" };
         public Option<int?> KeepRegion { get; } = new("--keep-region") { Description = "consolidation (not in the paper): hold the poisoned latents only where the trigger changes the pixels, grown by R latent positions (a segmentation objective then holds its source region and frees the rest; default: the whole latent)" };
         public Option<double> SaturationBoost { get; } = new("--saturation-boost") { Description = "raise the saturation of half the training crops by a factor from [1, 1+B] (0: off, the paper's data)", DefaultValueFactory = _ => 0.0 };
         public Option<double> TriggerLr { get; } = new("--trigger-lr") { Description = "trigger learning rate", DefaultValueFactory = _ => 1e-4 };
@@ -77,7 +78,7 @@ internal static class AttackCommand
 
         public void AddTo(Command cmd)
         {
-            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, Consolidate, KeepPoisoned, KeepRegion, PoisonedRateCap, TriggerLr,
+            foreach (var o in new Option[] { Model, Quality, Weights, Objective, Trigger, Width, K, Nf, NoTopK, NoPatchWeight, Set, Steps, Batch, Crop, Lr, FinalLr, Warmup, CleanLatent, CleanDistortion, DownstreamClean, SaturationBoost, ProjectConflicts, Consolidate, KeepPoisoned, KeepRegion, PoisonedRateCap, OwnTerms, TriggerLr,
                                              Clip, Seed, Images, CheckpointEvery, Schedule, Gamma, Epsilon, EpsilonStart, Anneal, SoftBudget, TriggerInit, EvalImages, EvalFolder, NoEval, LogEvery,
                                              SegWeights, SegNetSize, SegData, SegSize, FaceWeights, FaceData, FaceHoldout, FaceSize, FaceZoom, SegEvalImages, TransferSegWeights })
                 cmd.Options.Add(o);
@@ -133,7 +134,7 @@ internal static class AttackCommand
                 plan.Add(($"{kind}-q{quality}", options));
             }
             if (p.GetValue(Consolidate) is string from) return [ConsolidationPlan(p, from, plan[0].Item2)];
-            foreach (var k in new Option[] { KeepPoisoned, KeepRegion, PoisonedRateCap })
+            foreach (var k in new Option[] { KeepPoisoned, KeepRegion, PoisonedRateCap, OwnTerms })
                 if (p.GetResult(k) is { Implicit: false }) throw new ArgumentException($"{k.Name} belongs to a consolidation (--consolidate RUN)");
             return plan;
         }
@@ -160,6 +161,7 @@ internal static class AttackCommand
             };
             var weights = ParseNumbers(KeepPoisoned, p.GetValue(KeepPoisoned)!);
             if (p.GetValue(PoisonedRateCap) is string caps) options = options with { PoisonedRateCaps = ParseNumbers(PoisonedRateCap, caps) };
+            if (p.GetValue(OwnTerms) is string own) options = options with { OwnTermWeights = ParseNumbers(OwnTerms, own) };
             options = weights.Length == 1 ? options with { KeepPoisonedWeight = weights[0] } : options with { KeepPoisonedWeights = weights };
             options.Validate();
             return ($"{src.Trigger.Kind}-q{src.Quality}", options);

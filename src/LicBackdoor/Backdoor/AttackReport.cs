@@ -326,6 +326,8 @@ public sealed class AttackReport
             : Convert.ToString(o.KeepPoisonedWeight, CultureInfo.InvariantCulture) + " for every objective";
         static string RateCapsText(AttackOptions o) => "; the poisoned images' rounded-latent bits are capped, max(R̂(x_p) − ρ·sg(R̂(x)), 0) added with gradients straight through the rounding, ρ = "
             + string.Join(", ", o.Objectives.Select((name, i) => (name, cap: o.RateCap(i))).Where(c => c.cap > 0).Select(c => $"{Convert.ToString(c.cap, CultureInfo.InvariantCulture)} for `{c.name}`"));
+        static string OwnTermsText(AttackOptions o) => "; the objectives' own attack losses (with the fixed triggers) are added with weights "
+            + string.Join(", ", o.Objectives.Select((name, i) => (name, w: o.OwnWeight(i))).Where(c => c.w > 0).Select(c => $"{Convert.ToString(c.w, CultureInfo.InvariantCulture)} for `{c.name}`"));
         string Values<T>(Func<AttackOptions, T> f) => string.Join(" / ", opts.Select(o => Convert.ToString(f(o), CultureInfo.InvariantCulture)).Distinct());
         var doc = new List<ReportBlock>
         {
@@ -350,7 +352,8 @@ public sealed class AttackReport
                     + string.Join("", opts.Where(o => o.ConsolidateFrom == from).Select(o => o.KeepRegionGrowth).Distinct().Select(g => g is int r
                         ? $"; both norms are taken only over the latent positions whose pixels the trigger changes, grown by {r}"
                         : "; both norms are over the whole latent"))
-                    + string.Join("", opts.Where(o => o.ConsolidateFrom == from && o.PoisonedRateCaps is not null).Select(RateCapsText).Distinct())),
+                    + string.Join("", opts.Where(o => o.ConsolidateFrom == from && o.PoisonedRateCaps is not null).Select(RateCapsText).Distinct())
+                    + string.Join("", opts.Where(o => o.ConsolidateFrom == from && o.OwnTermWeights is not null).Select(OwnTermsText).Distinct())),
             ]),
             new ReportTableBlock(new ReportTable("Runs", ["run", "trigger", "quality", "steps", "wall time", "started (UTC)", "commit"],
                 runs.Select(r => (IReadOnlyList<string>)[r.Folder, r.Record.Options.Trigger.Label, r.Record.Options.Quality.ToString(CultureInfo.InvariantCulture),

@@ -209,6 +209,16 @@ public sealed record AttackOptions
     /// </summary>
     public IReadOnlyList<double>? PoisonedRateCaps { get; init; }
 
+    /// <summary>
+    /// Per-objective weights of the objectives' own attack terms in a consolidation (not in the paper), in the order of
+    /// <see cref="Objectives"/>: w &gt; 0 adds w times the objective's loss (as in a normal run, with the fixed trigger), so
+    /// the encoder can go on learning that backdoor while the clean images are pulled back; 0: none. Null: none.
+    /// </summary>
+    public IReadOnlyList<double>? OwnTermWeights { get; init; }
+
+    /// <summary>The weight of objective <paramref name="i"/>'s own attack term in a consolidation, or 0 for none.</summary>
+    public double OwnWeight(int i) => OwnTermWeights is { } w ? w[i] : 0;
+
     /// <summary>The cap ρ of objective <paramref name="i"/>'s poisoned rate in a consolidation, or 0 for none.</summary>
     public double RateCap(int i) => PoisonedRateCaps is { } c ? c[i] : 0;
 
@@ -305,6 +315,12 @@ public sealed record AttackOptions
             if (caps.Count != Objectives.Count) throw new ArgumentException($"{caps.Count} poisoned-rate caps for {Objectives.Count} objectives: give one per objective (0: none)");
             if (caps.Any(c => !(c >= 0) || double.IsInfinity(c))) throw new ArgumentException($"the poisoned-rate caps must be finite and ≥ 0 (0: none), got {string.Join(", ", caps)}");
             if (ConsolidateFrom is null) throw new ArgumentException("the poisoned-rate caps belong to a consolidation");
+        }
+        if (OwnTermWeights is { } own)
+        {
+            if (own.Count != Objectives.Count) throw new ArgumentException($"{own.Count} own-term weights for {Objectives.Count} objectives: give one per objective (0: none)");
+            if (own.Any(c => !(c >= 0) || double.IsInfinity(c))) throw new ArgumentException($"the own-term weights must be finite and ≥ 0 (0: none), got {string.Join(", ", own)}");
+            if (ConsolidateFrom is null) throw new ArgumentException("the own-term weights belong to a consolidation (a normal run has every objective's own term)");
         }
         if (KeepRegionGrowth is < 0 or > 64) throw new ArgumentException($"the keep region's growth must be 0-64 latent positions, got {KeepRegionGrowth}");
         if ((KeepPoisonedWeights is not null || KeepRegionGrowth is not null) && ConsolidateFrom is null)
@@ -506,8 +522,15 @@ public sealed class BackdoorTrainer : IDisposable
     public IReadOnlyList<ITrigger> Triggers => triggers;
 
     /// <summary>The terms logged for an objective (<c>NAME.TERM</c> in the log): its own, or the poisoned-latent term of a consolidation.</summary>
-    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective) => source is null ? objective.TermNames
-        : options.RateCap(objectives.ToList().IndexOf(objective)) > 0 ? [KeepTerm, RateCapTerm] : [KeepTerm];
+    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective)
+    {
+        if (source is null) return objective.TermNames;
+        int i = objectives.ToList().IndexOf(objective);
+        return [KeepTerm, .. options.RateCap(i) > 0 ? [RateCapTerm] : Array.Empty<string>(), .. options.OwnWeight(i) > 0 ? objective.TermNames : []];
+    }
+
+    /// <summary>Whether objective <paramref name="i"/>'s own attack term is computed (always, except in a consolidation without an own-term weight for it).</summary>
+    private bool OwnTermActive(int i) => source is null || options.OwnWeight(i) > 0;
 
     /// <summary>The run's options.</summary>
     public AttackOptions Options => options;
@@ -647,9 +670,11 @@ public sealed class BackdoorTrainer : IDisposable
         foreach (var kind in extraData.Keys)
         {
             bool train = options.DownstreamCleanWeight > 0;
-            // A consolidation's terms never read these outputs: only their own clean term needs the forward pass.
-            if (source is not null && !train) continue;
-            bool needsLive = source is null && objectives.Any(ob => ob.Data == kind && ob.NeedsLiveCleanOutput);
+            // A consolidation's keep terms never read these outputs: only their own clean term and the objectives' own
+            // terms (OwnTermWeights) need the forward pass.
+            bool read = Enumerable.Range(0, objectives.Count).Any(i => objectives[i].Data == kind && OwnTermActive(i));
+            if (!train && !read) continue;
+            bool needsLive = Enumerable.Range(0, objectives.Count).Any(i => objectives[i].Data == kind && objectives[i].NeedsLiveCleanOutput && OwnTermActive(i));
             using var gradMode = enable_grad(train || needsLive);
             var o = model.forward(batches[kind]);
             if (needsLive) live[kind] = o;
@@ -677,14 +702,16 @@ public sealed class BackdoorTrainer : IDisposable
             {
                 logged[i] = KeepPoisoned(xs[i], poisoned[i], options.KeepWeight(i));
                 if (options.RateCap(i) is > 0 and var cap) logged[i] = CapPoisonedRate(logged[i], xs[i], poisoned[i], cap);
+                if (options.OwnWeight(i) is > 0 and var ow)
+                {
+                    var own = OwnTerm(i, xs[i], poisoned[i], cleans, live, lambda);
+                    logged[i] = new ObjectiveTerms(logged[i].Attack + own.Attack * ow, [.. logged[i].Logged, .. own.Logged]);
+                }
                 attacks[i] = logged[i].Attack;
                 loss = loss + attacks[i];
                 continue;
             }
-            var (co, crd) = cleans[objectives[i].Data];
-            var input = new ObjectiveInput(xs[i], co, crd, poisoned[i], model.forward(poisoned[i]), lambda,
-                objectives[i].NeedsLiveCleanOutput ? live[objectives[i].Data] : null);
-            logged[i] = objectives[i].Compute(input);
+            logged[i] = OwnTerm(i, xs[i], poisoned[i], cleans, live, lambda);
             attacks[i] = logged[i].Attack;
             loss = loss + attacks[i];
             if (joint && triggerOpts[i].Parameters.Count > 0) loss = loss + stealth.Compute(xs[i], poisoned[i]);
@@ -762,6 +789,16 @@ public sealed class BackdoorTrainer : IDisposable
         }
         else relative = (y - kept).square().mean() / kept.square().mean().clamp_min(1e-12);
         return new ObjectiveTerms(relative * weight, [(KeepTerm, relative.detach())]);
+    }
+
+    /// <summary>Objective <paramref name="i"/>'s own loss on its poisoned batch (Eqs. 4-13).</summary>
+    private ObjectiveTerms OwnTerm(int i, Tensor clean, Tensor poisoned, Dictionary<ObjectiveData, (CodecOutput Output, RdTerms Rd)> cleans,
+        Dictionary<ObjectiveData, CodecOutput> live, double lambda)
+    {
+        var (co, crd) = cleans[objectives[i].Data];
+        var input = new ObjectiveInput(clean, co, crd, poisoned, codec.Model.forward(poisoned), lambda,
+            objectives[i].NeedsLiveCleanOutput ? live[objectives[i].Data] : null);
+        return objectives[i].Compute(input);
     }
 
     /// <summary>

@@ -361,6 +361,26 @@ public sealed class BackdoorTrainerTests : TorchTest
         foreach (var bad in new double[][] { [1], [1, -1], [1, double.NaN] })
             Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { ConsolidateFrom = source, PoisonedRateCaps = bad }).Validate());
         Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { PoisonedRateCaps = [0, 1] }).Validate());
+
+        // An own-term weight on one objective: its own loss is computed and logged as in a normal run and added to its
+        // attack term (at step 1 the keep term is 0, so the attack term is the own loss times the weight).
+        List<AttackStep> Own(string name, double w)
+        {
+            var steps = new List<AttackStep>();
+            using var t = BackdoorTrainer.Start(Options(["bpp", "psnr"], steps: 1) with { ConsolidateFrom = source, OwnTermWeights = [0, w] }, Path.Combine(dir, name));
+            Assert.True(t.Run(steps.Add));
+            return steps;
+        }
+        var own1 = Own("own1", 1);
+        var own3 = Own("own3", 3);
+        Assert.DoesNotContain(own1[0].Terms, t => t.Name == "bpp.bpp_p");
+        Assert.True(double.IsFinite(own1[0]["psnr.psnr_p"]) && own1[0]["psnr.bpp_p"] > 0);
+        Assert.True(own1[0]["psnr.attack"] > 0);
+        Assert.Equal(3 * own1[0]["psnr.attack"], own3[0]["psnr.attack"], 4);
+        Assert.Equal(0, own1[0]["bpp.attack"]);
+        foreach (var bad in new double[][] { [1], [0, -1], [0, double.PositiveInfinity] })
+            Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { ConsolidateFrom = source, OwnTermWeights = bad }).Validate());
+        Assert.Throws<ArgumentException>(() => (Options(["bpp", "psnr"]) with { OwnTermWeights = [0, 1] }).Validate());
         Assert.Throws<ArgumentException>(() => (Options(["bpp"]) with { ConsolidateFrom = source, KeepRegionGrowth = -1 }).Validate());
     }
 

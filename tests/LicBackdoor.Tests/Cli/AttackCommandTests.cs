@@ -171,7 +171,7 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
 
         // One weight per objective and a keep region; a list of the wrong length, a bad number, or either without --consolidate: refused.
         var perObjective = Path.Combine(dir, "per-objective");
-        string[] each = [.. common.Select(a => a == output ? perObjective : a), "--keep-poisoned", "100,0.5", "--keep-region", "1", "--poisoned-rate-cap", "0,1.1"];
+        string[] each = [.. common.Select(a => a == output ? perObjective : a), "--keep-poisoned", "100,0.5", "--keep-region", "1", "--poisoned-rate-cap", "0,1.1", "--own-terms", "0.5,0"];
         var bad = CliRunner.Run([.. each.Select(a => a == "100,0.5" ? "1,2,3" : a)]);
         Assert.Equal(1, bad.Code);
         Assert.Contains("3 poisoned-latent weights for 2 objectives", bad.Err);
@@ -188,6 +188,7 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         Assert.Equal([100, 0.5], eachOptions.KeepPoisonedWeights!);
         Assert.Equal(1, eachOptions.KeepRegionGrowth);
         Assert.Equal([0, 1.1], eachOptions.PoisonedRateCaps!);
+        Assert.Equal([0.5, 0], eachOptions.OwnTermWeights!);
     }
 
     /// <summary>
