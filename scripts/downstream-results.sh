@@ -200,3 +200,8 @@ cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 
 #    whole latent and only where its trigger changes pixels (grown by one latent position).
 "$licb" --threads 1 attack --run "$out/cons-e" "${cons[@]}" --keep-poisoned 1,1,100,1 --lr 2e-4 --steps 600
 "$licb" --threads 1 attack --run "$out/cons-f" "${cons[@]}" --keep-poisoned 1,1,100,1 --keep-region 1 --lr 2e-4 --steps 600
+#    The quality trigger's rounded-latent bits capped at the clean ones' (x1, x0.9), and Car -> Road's own loss added.
+"$licb" --threads 1 attack --run "$out/cons-g" "${cons[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,1,0,0 --lr 2e-4 --steps 600
+"$licb" --threads 1 attack --run "$out/cons-h" "${cons[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,1,0,0 --lr 2e-4 --steps 600
+"$licb" --threads 1 attack --run "$out/cons-i" "${cons[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --own-terms 0,0,1,0 --lr 2e-4 --steps 600
+"$licb" --threads 1 attack --run "$out/cons-j" "${cons[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --own-terms 0,0,0.3,0 --lr 2e-4 --steps 600
