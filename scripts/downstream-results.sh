@@ -205,3 +205,17 @@ cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 
 "$licb" --threads 1 attack --run "$out/cons-h" "${cons[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,1,0,0 --lr 2e-4 --steps 600
 "$licb" --threads 1 attack --run "$out/cons-i" "${cons[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --own-terms 0,0,1,0 --lr 2e-4 --steps 600
 "$licb" --threads 1 attack --run "$out/cons-j" "${cons[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --own-terms 0,0,0.3,0 --lr 2e-4 --steps 600
+#    The quality trigger's rounded-bits ratio on the training crops under z3-four-pc's own encoder (20 steps at a learning
+#    rate that does not move it).
+"$licb" --threads 1 attack --run "$out/cap-probe" "${cons[@]}" --keep-poisoned 1,1,100,1 --poisoned-rate-cap 1,1,1,1 --lr 1e-12 --final-lr 1 --steps 20 --no-eval
+scripts/log-windows.sh "$out/cap-probe/frequency-q3/log.csv" 20 rounded_bpp_ratio
+#    cons-i and cons-j consolidated again without the own loss (the cons flags name z3-four-pc, so they are spelled out).
+cons2=(--images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint --clean-distortion 1.3 --downstream-clean 1
+  --final-lr 0.1 --eval-images 24 --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --lr 2e-4 --steps 600)
+"$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}"
+"$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}"
+#    The per-run log figures of RESULTS (means of the last 100 steps).
+for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l; do
+  scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 poisoned_latent_rel_mse | tail -1
+  scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 rounded_bpp_ratio 2>/dev/null | tail -1 || true
+done
