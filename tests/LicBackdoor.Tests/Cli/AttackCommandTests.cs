@@ -154,9 +154,13 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         var output = Path.Combine(dir, "consolidated");
         string[] common = ["attack", "--run", output, "--consolidate", tiny.RunDir, "--steps", "1", "--batch", "1", "--crop", "64",
                            "--images", tiny.TrainData, "--no-eval", "--data", TestPaths.Data];
-        var refused = CliRunner.Run([.. common, "--objective", "bpp"]);
-        Assert.Equal(1, refused.Code);
-        Assert.Contains("--consolidate takes --objective", refused.Err);
+        static void Refused(string[] args, string message)
+        {
+            var r = CliRunner.Run(args);
+            Assert.Equal(1, r.Code);
+            Assert.Contains(message, r.Err);
+        }
+        Refused([.. common, "--objective", "bpp"], "--consolidate takes --objective");
         Assert.False(Directory.Exists(Path.Combine(output, "frequency-q1")));
         var ok = CliRunner.Run(common);
         Assert.True(ok.Code == 0, ok.Err);
@@ -172,15 +176,9 @@ public sealed class AttackCommandTests(TinyAttackRun tiny) : TorchTest
         // One weight per objective and a keep region; a list of the wrong length, a bad number, or either without --consolidate: refused.
         var perObjective = Path.Combine(dir, "per-objective");
         string[] each = [.. common.Select(a => a == output ? perObjective : a), "--keep-poisoned", "100,0.5", "--keep-region", "1", "--poisoned-rate-cap", "0,1.1", "--own-terms", "0.5,0"];
-        var bad = CliRunner.Run([.. each.Select(a => a == "100,0.5" ? "1,2,3" : a)]);
-        Assert.Equal(1, bad.Code);
-        Assert.Contains("3 poisoned-latent weights for 2 objectives", bad.Err);
-        bad = CliRunner.Run([.. each.Select(a => a == "100,0.5" ? "1,x" : a)]);
-        Assert.Equal(1, bad.Code);
-        Assert.Contains("--keep-poisoned: expected a number", bad.Err);
-        bad = CliRunner.Run("attack", "--run", perObjective, "--keep-region", "1", "--steps", "1", "--no-eval", "--data", TestPaths.Data);
-        Assert.Equal(1, bad.Code);
-        Assert.Contains("--keep-region belongs to a consolidation", bad.Err);
+        Refused([.. each.Select(a => a == "100,0.5" ? "1,2,3" : a)], "3 poisoned-latent weights for 2 objectives");
+        Refused([.. each.Select(a => a == "100,0.5" ? "1,x" : a)], "--keep-poisoned: expected a number");
+        Refused(["attack", "--run", perObjective, "--keep-region", "1", "--steps", "1", "--no-eval", "--data", TestPaths.Data], "--keep-region belongs to a consolidation");
         Assert.False(Directory.Exists(Path.Combine(perObjective, "frequency-q1")));
         var each1 = CliRunner.Run(each);
         Assert.True(each1.Code == 0, each1.Err);
