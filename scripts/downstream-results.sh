@@ -214,6 +214,7 @@ cons2=(--images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint --clean-
   --final-lr 0.1 --eval-images 24 --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --lr 2e-4 --steps 600)
 "$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}"
 "$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}"
+"$licb" --threads 1 attack --run "$out/cons-m" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10
 #    The per-run log figures of RESULTS (means of the last 100 steps).
 for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l; do
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 poisoned_latent_rel_mse | tail -1
