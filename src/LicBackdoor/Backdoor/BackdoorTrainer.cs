@@ -222,6 +222,14 @@ public sealed record AttackOptions
     /// <summary>The cap ρ of objective <paramref name="i"/>'s poisoned rate in a consolidation, or 0 for none.</summary>
     public double RateCap(int i) => PoisonedRateCaps is { } c ? c[i] : 0;
 
+    /// <summary>Refuses a per-objective list of the wrong length or with a value that is not finite and ≥ 0.</summary>
+    private void CheckPerObjective(IReadOnlyList<double>? values, string what, string hint)
+    {
+        if (values is null) return;
+        if (values.Count != Objectives.Count) throw new ArgumentException($"{values.Count} {what} for {Objectives.Count} objectives: {hint}");
+        if (values.Any(v => !(v >= 0) || double.IsInfinity(v))) throw new ArgumentException($"the {what} must be finite and ≥ 0 (0: none), got {string.Join(", ", values)}");
+    }
+
     /// <summary>The weight of objective <paramref name="i"/>'s poisoned-latent term in a consolidation.</summary>
     public double KeepWeight(int i) => KeepPoisonedWeights is { } w ? w[i] : KeepPoisonedWeight;
 
@@ -304,24 +312,12 @@ public sealed record AttackOptions
         if (FaceSize < 64 || FaceSize % 64 != 0) throw new ArgumentException($"the face training size must be a multiple of 64, got {FaceSize}");
         if (FaceHeldOut < 1) throw new ArgumentException("at least one face identity must be held out");
         if (!(KeepPoisonedWeight > 0) || double.IsInfinity(KeepPoisonedWeight)) throw new ArgumentException("the poisoned-latent weight of a consolidation must be positive and finite");
-        if (KeepPoisonedWeights is { } kw)
-        {
-            if (kw.Count != Objectives.Count) throw new ArgumentException($"{kw.Count} poisoned-latent weights for {Objectives.Count} objectives: give one, or one per objective");
-            if (kw.Any(w => !(w >= 0) || double.IsInfinity(w))) throw new ArgumentException($"the poisoned-latent weights must be finite and ≥ 0, got {string.Join(", ", kw)}");
-            if (kw.All(w => w == 0)) throw new ArgumentException("at least one poisoned-latent weight must be positive");
-        }
-        if (PoisonedRateCaps is { } caps)
-        {
-            if (caps.Count != Objectives.Count) throw new ArgumentException($"{caps.Count} poisoned-rate caps for {Objectives.Count} objectives: give one per objective (0: none)");
-            if (caps.Any(c => !(c >= 0) || double.IsInfinity(c))) throw new ArgumentException($"the poisoned-rate caps must be finite and ≥ 0 (0: none), got {string.Join(", ", caps)}");
-            if (ConsolidateFrom is null) throw new ArgumentException("the poisoned-rate caps belong to a consolidation");
-        }
-        if (OwnTermWeights is { } own)
-        {
-            if (own.Count != Objectives.Count) throw new ArgumentException($"{own.Count} own-term weights for {Objectives.Count} objectives: give one per objective (0: none)");
-            if (own.Any(c => !(c >= 0) || double.IsInfinity(c))) throw new ArgumentException($"the own-term weights must be finite and ≥ 0 (0: none), got {string.Join(", ", own)}");
-            if (ConsolidateFrom is null) throw new ArgumentException("the own-term weights belong to a consolidation (a normal run has every objective's own term)");
-        }
+        CheckPerObjective(KeepPoisonedWeights, "poisoned-latent weights", "give one, or one per objective");
+        if (KeepPoisonedWeights is { } kw && kw.All(w => w == 0)) throw new ArgumentException("at least one poisoned-latent weight must be positive");
+        CheckPerObjective(PoisonedRateCaps, "poisoned-rate caps", "give one per objective (0: none)");
+        if (PoisonedRateCaps is not null && ConsolidateFrom is null) throw new ArgumentException("the poisoned-rate caps belong to a consolidation");
+        CheckPerObjective(OwnTermWeights, "own-term weights", "give one per objective (0: none)");
+        if (OwnTermWeights is not null && ConsolidateFrom is null) throw new ArgumentException("the own-term weights belong to a consolidation (a normal run has every objective's own term)");
         if (KeepRegionGrowth is < 0 or > 64) throw new ArgumentException($"the keep region's growth must be 0-64 latent positions, got {KeepRegionGrowth}");
         if ((KeepPoisonedWeights is not null || KeepRegionGrowth is not null) && ConsolidateFrom is null)
             throw new ArgumentException("per-objective poisoned-latent weights and the keep region belong to a consolidation");
