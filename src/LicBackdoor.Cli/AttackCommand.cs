@@ -322,10 +322,11 @@ internal static class AttackCommand
         string Describe(AttackStep s)
         {
             var parts = new List<string> { string.Create(CultureInfo.InvariantCulture, $"{label} step {s.Step} loss {s.Loss:F3} clean {s["bpp"]:F3} bpp {s["psnr"]:F2} dB") };
-            foreach (var obj in trainer.Objectives)
+            for (int i = 0; i < trainer.Objectives.Count; i++)
             {
+                var obj = trainer.Objectives[i];
                 double mse = s[$"{obj.Name}.trigger_mse"];
-                var extra = string.Join(" ", trainer.LoggedTerms(obj).Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
+                var extra = string.Join(" ", trainer.LoggedTerms(i).Select(n => string.Create(CultureInfo.InvariantCulture, $"{n} {s[$"{obj.Name}.{n}"]:G4}")));
                 parts.Add(string.Create(CultureInfo.InvariantCulture, $"{obj.Name}: trigger {Metrics.PsnrFromMse(mse):F1} dB {extra}"));
             }
             return string.Join(" | ", parts);

@@ -413,11 +413,12 @@ public sealed class BackdoorTrainer : IDisposable
         if (vanillaModel is not null) columns.Add("latent_mse");
         if (options.ProjectConflicts) columns.Add("grad_cos");
         if (options.ConsolidateFrom is string from) source = OpenConsolidationSource(from);
-        foreach (var o in objectives)
+        for (int i = 0; i < objectives.Count; i++)
         {
+            var o = objectives[i];
             columns.Add($"{o.Name}.attack");
             columns.Add($"{o.Name}.trigger_mse");
-            columns.AddRange(LoggedTerms(o).Select(n => $"{o.Name}.{n}"));
+            columns.AddRange(LoggedTerms(i).Select(n => $"{o.Name}.{n}"));
         }
 
         // Downstream objectives: frozen nets and their own poisoned-data streams, built after everything above so that
@@ -517,11 +518,14 @@ public sealed class BackdoorTrainer : IDisposable
     /// <summary>The triggers, one per objective.</summary>
     public IReadOnlyList<ITrigger> Triggers => triggers;
 
-    /// <summary>The terms logged for an objective (<c>NAME.TERM</c> in the log): its own, or the poisoned-latent term of a consolidation.</summary>
-    public IReadOnlyList<string> LoggedTerms(BackdoorObjective objective)
+    /// <summary>
+    /// The terms logged for objective <paramref name="i"/> of <see cref="Objectives"/> (<c>NAME.TERM</c> in the log):
+    /// its own, or the poisoned-latent term of a consolidation.
+    /// </summary>
+    public IReadOnlyList<string> LoggedTerms(int i)
     {
+        var objective = objectives[i];
         if (source is null) return objective.TermNames;
-        int i = objectives.ToList().IndexOf(objective);
         return [KeepTerm, .. options.RateCap(i) > 0 ? [RateCapTerm] : Array.Empty<string>(), .. options.OwnWeight(i) > 0 ? objective.TermNames : []];
     }
 
