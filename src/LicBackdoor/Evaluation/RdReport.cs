@@ -57,7 +57,9 @@ public sealed class RdReport
     /// <summary>
     /// Computes the Bjøntegaard deltas: each learned curve, WebP and each published curve against JPEG; each learned
     /// curve, JPEG and each published curve against WebP; each learned curve against its architecture's published
-    /// curve. A pair without a figure (fewer than four points, no overlap) gets an <see cref="BdFigure.Error"/>.
+    /// curve; each learned curve against every learned curve measured before it (e.g. cheng2020-anchor against
+    /// bmshj2018-hyperprior). A pair without a figure (fewer than four points, no overlap) gets an
+    /// <see cref="BdFigure.Error"/>.
     /// </summary>
     public static RdReport Build(RdResult result, IReadOnlyList<RdCurve>? published = null, BdInterpolation method = BdInterpolation.Polynomial)
     {
@@ -75,6 +77,9 @@ public sealed class RdReport
         foreach (var curve in learned)
             if (PublishedCurves.ForModel(curve.Label) is RdCurve reference && published.Contains(reference))
                 deltas.Add(Delta(reference, curve, method));
+        for (int j = 1; j < learned.Count; j++)
+            for (int i = 0; i < j; i++)
+                deltas.Add(Delta(learned[i], learned[j], method));
         return new RdReport(result, published, method, deltas);
     }
 

@@ -42,7 +42,22 @@ public sealed class RdReportTests : IDisposable
         Assert.Null(twoPoints.BdRate);
         Assert.Contains("at least 4 points", twoPoints.Error);
         Assert.DoesNotContain("BD-PSNR", twoPoints.Error); // the same reason for both figures is given once
-        Assert.Equal(12, report.Deltas.Count); // (2 learned + the other classic codec + 2 published) x 2 anchors + 2 learned vs published
+        Assert.Contains("at least 4 points", Find("cheng2020-anchor", "bmshj2018-hyperprior").Error);
+        Assert.Equal(13, report.Deltas.Count); // (2 learned + the other classic codec + 2 published) x 2 anchors + 2 learned vs published + 1 learned pair
+    }
+
+    [Fact]
+    public void EachLearnedCurveIsMeasuredAgainstTheLearnedCurvesBeforeIt()
+    {
+        var result = new RdResult("/data/kodak", ["kodim01.png"],
+        [
+            Curve("bmshj2018-hyperprior", RdCurveKind.Learned, 1.0, -1.0, weights: "/w/a.safetensors"),
+            Curve("cheng2020-anchor", RdCurveKind.Learned, 1.0, -0.5, weights: "/w/b.safetensors"),
+        ], 1, "2026-11-01 12:00 UTC");
+        var pair = RdReport.Build(result).Deltas.Single(d => d.Test == "cheng2020-anchor" && d.Anchor == "bmshj2018-hyperprior");
+        Assert.Null(pair.Error);
+        Assert.Equal(0.5, pair.BdPsnr!.Value, 6); // the same points 0.5 dB higher
+        Assert.True(pair.BdRate < 0);
     }
 
     [Fact]
