@@ -211,12 +211,14 @@ cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 
 scripts/log-windows.sh "$out/cap-probe/frequency-q3/log.csv" 20 rounded_bpp_ratio
 #    cons-i and cons-j consolidated again without the own loss (the cons flags name z3-four-pc, so they are spelled out).
 cons2=(--images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint --clean-distortion 1.3 --downstream-clean 1
-  --final-lr 0.1 --eval-images 24 --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0 --lr 2e-4 --steps 600)
-"$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}"
-"$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}"
+  --final-lr 0.1 --eval-images 24 --poisoned-rate-cap 0,0.9,0,0 --lr 2e-4 --steps 600)
+"$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}" --keep-poisoned 10
+"$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10
+#    ... with Car -> Road held three times harder, and the same with another seed (other crops in another order).
 "$licb" --threads 1 attack --run "$out/cons-m" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10
+"$licb" --threads 1 attack --run "$out/cons-n" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --seed 2
 #    The per-run log figures of RESULTS (means of the last 100 steps).
-for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l; do
+for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l cons-m cons-n; do
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 poisoned_latent_rel_mse | tail -1
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 rounded_bpp_ratio 2>/dev/null | tail -1 || true
 done
