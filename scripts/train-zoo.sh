@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Trains the project's own zoo (models/README.md records what each run took) and writes the shipped files,
-# models/bmshj2018-hyperprior-mini-q{1,2,3,4}.safetensors, and RUNS_DIR/cheng2020-anchor-mini-q{1,2,3,4}.safetensors
-# (float16 layer weights; not shipped: the four would exceed the 40 MB budget, models/README.md).
+# models/bmshj2018-hyperprior-mini-q{1,2,3,4}.safetensors and models/cheng2020-anchor-mini-q{1,2,3,4}.safetensors
+# (float16 layer weights, CDF tables rebuilt on load).
 # Usage: scripts/train-zoo.sh [RUNS_DIR]   (default: runs/). Resumable: rerun after an interruption.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,17 +34,22 @@ for q in 1 2 3 4; do
 done
 mkdir -p models
 for q in 1 2 3 4; do
-  "$licb" weights convert "$runs/hp-final-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half
+  "$licb" weights convert "$runs/hp-final-q$q/model.safetensors" "models/bmshj2018-hyperprior-mini-q$q.safetensors" --half --drop-tables
 done
 
-# cheng2020-anchor-mini (N=64): q3 from scratch, then q1, q2, q4 fine-tuned from it (kept in RUNS_DIR)
-train cheng-mini-q3 --model cheng2020-anchor --quality 3 --mini --steps 9000 --lr 2e-4 --validate-every 500 \
-  --checkpoint-every 500 --log-every 100
+# cheng2020-anchor-mini (N=64, M=64; the shipped files since 2026-11-28): q3 from scratch on photos only, batch 4; then
+# q3 3,000 steps at a quarter of the learning rate, and q1, q2, q4 2,000 steps from q3 at 2e-4 followed by 1,500 at a
+# quarter. (The earlier batch-8 recipe on photos + CamVid, 9,000 + 1,000 steps, is in git history: 17e0508.)
+cheng=(--model cheng2020-anchor --mini --images "$data/photos" --batch 4 --checkpoint-every 250 --log-every 250)
+train cheng-photos-q3 --quality 3 "${cheng[@]}" --steps 18500 --lr 2e-4 --validate-every 1000
+train cheng-low-q3 --quality 3 "${cheng[@]}" --init "$runs/cheng-photos-q3/model.safetensors" --steps 3000 --lr 5e-5 --validate-every 500
 for q in 1 2 4; do
-  train "cheng-mini-q$q" --model cheng2020-anchor --quality "$q" --mini --init "$runs/cheng-mini-q3/model.safetensors" \
-    --steps 1000 --lr 2e-4 --validate-every 500 --checkpoint-every 500 --log-every 250
+  train "cheng-photos-q$q" --quality "$q" "${cheng[@]}" --init "$runs/cheng-photos-q3/model.safetensors" --steps 2000 --lr 2e-4 \
+    --validate-every 500
+  train "cheng-low-q$q" --quality "$q" "${cheng[@]}" --init "$runs/cheng-photos-q$q/model.safetensors" --steps 1500 --lr 5e-5 \
+    --validate-every 500
 done
 for q in 1 2 3 4; do
-  "$licb" weights convert "$runs/cheng-mini-q$q/model.safetensors" "$runs/cheng2020-anchor-mini-q$q.safetensors" --half
+  "$licb" weights convert "$runs/cheng-low-q$q/model.safetensors" "models/cheng2020-anchor-mini-q$q.safetensors" --half --drop-tables
 done
 (cd models && sha256sum *.safetensors > SHA256SUMS)

@@ -17,11 +17,20 @@ public sealed class ShippedModelsTests : TorchTest
         return data;
     }
 
-    [Fact]
-    public void TheHyperpriorMiniZooIsShipped()
+    [Theory]
+    [InlineData("bmshj2018-hyperprior")]
+    [InlineData("cheng2020-anchor")]
+    public void FourQualitiesOfEachArchitectureAreShipped(string model)
     {
         for (int q = 1; q <= 4; q++)
-            Assert.NotNull(ModelStore.EmbeddedWeights("bmshj2018-hyperprior", q));
+            Assert.NotNull(ModelStore.EmbeddedWeights(model, q));
+    }
+
+    [Fact]
+    public void TheCodecZooStaysUnderFortyMegabytes()
+    {
+        long bytes = Directory.GetFiles(ModelStore.EmbeddedFolder, "*-mini-q*.safetensors").Sum(f => new FileInfo(f).Length);
+        Assert.True(bytes < 40_000_000, $"models/*-mini-q*.safetensors: {bytes / 1e6:F2} MB");
     }
 
     [Fact]
@@ -72,8 +81,16 @@ public sealed class ShippedModelsTests : TorchTest
         Assert.Equal($"{model}-mini-q{quality}.safetensors", file);
         var codec = ModelStore.Open(model, quality);
         Assert.EndsWith(file, codec.Source);
-        var r = CodecEvaluation.EvaluateImage(codec, Path.Combine(TestPaths.Data, "kodak", "kodim23.png"));
-        Assert.True(Math.Abs(r.Bpp - r.EstimatedBpp) / r.EstimatedBpp < 0.01, $"{file}: real {r.Bpp:F4} vs likelihood {r.EstimatedBpp:F4} bpp");
-        Assert.True(r.Psnr > 24, $"{file}: {r.Psnr:F2} dB");
+        // Issue #4's criterion is on Kodak means; the first six images (kodim01-06), not one, since a single image's gap
+        // spreads more (cheng2020-anchor-mini on kodim23 alone: -1.8 to -2.6 %). The estimate is the likelihood of the
+        // symbols the bitstream codes; for models without a context model it is the forward pass's (CompressAI's), for
+        // cheng2020-anchor the forward pass gives the context model other symbols (round(y) instead of round(y - mu) + mu).
+        var rs = Enumerable.Range(1, 6).Select(i => CodecEvaluation.EvaluateImage(codec, Path.Combine(TestPaths.Data, "kodak", $"kodim{i:00}.png"))).ToList();
+        double real = rs.Average(r => r.Bpp), coded = rs.Average(r => r.CodedEstimatedBpp), forward = rs.Average(r => r.EstimatedBpp);
+        Assert.True(Math.Abs(real - coded) / coded < 0.01, $"{file}: real {real:F4} vs likelihood {coded:F4} bpp (kodim01-06)");
+        if (model == "bmshj2018-hyperprior")
+            Assert.True(Math.Abs(forward - coded) < 1e-4, $"{file}: forward {forward:F5} vs coded {coded:F5} bpp");
+        double psnr = rs.Average(r => r.Psnr);
+        Assert.True(psnr > 24, $"{file}: {psnr:F2} dB (kodim01-06)");
     }
 }
