@@ -217,8 +217,11 @@ cons2=(--images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint --clean-
 #    ... with Car -> Road held three times harder, and the same with another seed (other crops in another order).
 "$licb" --threads 1 attack --run "$out/cons-m" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10
 "$licb" --threads 1 attack --run "$out/cons-n" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --seed 2
+#    ... and both seeds with the quality trigger's bits capped at 0.8 of the clean ones' (cons2 with its cap replaced).
+"$licb" --threads 1 attack --run "$out/cons-o" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]/0,0.9,0,0/0,0.8,0,0}" --keep-poisoned 10,10,30,10 --seed 2
+"$licb" --threads 1 attack --run "$out/cons-p" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]/0,0.9,0,0/0,0.8,0,0}" --keep-poisoned 10,10,30,10 --seed 1
 #    The per-run log figures of RESULTS (means of the last 100 steps).
-for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l cons-m cons-n; do
+for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l cons-m cons-n cons-o cons-p; do
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 poisoned_latent_rel_mse | tail -1
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 rounded_bpp_ratio 2>/dev/null | tail -1 || true
 done
