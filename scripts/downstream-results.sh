@@ -211,15 +211,15 @@ cons=(--consolidate "$out/z3-four-pc/frequency-q3" --images "$photos" --batch 4 
 scripts/log-windows.sh "$out/cap-probe/frequency-q3/log.csv" 20 rounded_bpp_ratio
 #    cons-i and cons-j consolidated again without the own loss (the cons flags name z3-four-pc, so they are spelled out).
 cons2=(--images "$photos" --batch 4 --crop 64 --clip 0 --schedule Joint --clean-distortion 1.3 --downstream-clean 1
-  --final-lr 0.1 --eval-images 24 --poisoned-rate-cap 0,0.9,0,0 --lr 2e-4 --steps 600)
-"$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}" --keep-poisoned 10
-"$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10
+  --final-lr 0.1 --eval-images 24 --lr 2e-4 --steps 600)
+"$licb" --threads 1 attack --run "$out/cons-k" --consolidate "$out/cons-i/frequency-q3" "${cons2[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0
+"$licb" --threads 1 attack --run "$out/cons-l" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10 --poisoned-rate-cap 0,0.9,0,0
 #    ... with Car -> Road held three times harder, and the same with another seed (other crops in another order).
-"$licb" --threads 1 attack --run "$out/cons-m" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10
-"$licb" --threads 1 attack --run "$out/cons-n" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --seed 2
-#    ... and both seeds with the quality trigger's bits capped at 0.8 of the clean ones' (cons2 with its cap replaced).
-"$licb" --threads 1 attack --run "$out/cons-o" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]/0,0.9,0,0/0,0.8,0,0}" --keep-poisoned 10,10,30,10 --seed 2
-"$licb" --threads 1 attack --run "$out/cons-p" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]/0,0.9,0,0/0,0.8,0,0}" --keep-poisoned 10,10,30,10 --seed 1
+"$licb" --threads 1 attack --run "$out/cons-m" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,0.9,0,0
+"$licb" --threads 1 attack --run "$out/cons-n" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,0.9,0,0 --seed 2
+#    ... and both seeds with the quality trigger's bits capped at 0.8 of the clean ones'.
+"$licb" --threads 1 attack --run "$out/cons-o" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,0.8,0,0 --seed 2
+"$licb" --threads 1 attack --run "$out/cons-p" --consolidate "$out/cons-j/frequency-q3" "${cons2[@]}" --keep-poisoned 10,10,30,10 --poisoned-rate-cap 0,0.8,0,0 --seed 1
 #    The per-run log figures of RESULTS (means of the last 100 steps).
 for r in cons-e cons-f cons-g cons-h cons-i cons-j cons-k cons-l cons-m cons-n cons-o cons-p; do
   scripts/log-windows.sh "$out/$r/frequency-q3/log.csv" 100 poisoned_latent_rel_mse | tail -1
