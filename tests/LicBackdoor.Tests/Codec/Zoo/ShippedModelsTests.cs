@@ -1,3 +1,4 @@
+using LicBackdoor.Codec.Models;
 using LicBackdoor.Codec.Zoo;
 using LicBackdoor.Downstream;
 using LicBackdoor.Evaluation;
@@ -18,8 +19,8 @@ public sealed class ShippedModelsTests : TorchTest
     }
 
     [Theory]
-    [InlineData("bmshj2018-hyperprior")]
-    [InlineData("cheng2020-anchor")]
+    [InlineData(ScaleHyperprior.Name)]
+    [InlineData(Cheng2020Anchor.Name)]
     public void FourQualitiesOfEachArchitectureAreShipped(string model)
     {
         for (int q = 1; q <= 4; q++)
@@ -88,7 +89,7 @@ public sealed class ShippedModelsTests : TorchTest
         var rs = Enumerable.Range(1, 6).Select(i => CodecEvaluation.EvaluateImage(codec, Path.Combine(TestPaths.Data, "kodak", $"kodim{i:00}.png"))).ToList();
         double real = rs.Average(r => r.Bpp), coded = rs.Average(r => r.CodedEstimatedBpp), forward = rs.Average(r => r.EstimatedBpp);
         Assert.True(Math.Abs(real - coded) / coded < 0.01, $"{file}: real {real:F4} vs likelihood {coded:F4} bpp (kodim01-06)");
-        if (model == "bmshj2018-hyperprior")
+        if (model == ScaleHyperprior.Name)
             Assert.True(Math.Abs(forward - coded) < 1e-4, $"{file}: forward {forward:F5} vs coded {coded:F5} bpp");
         double psnr = rs.Average(r => r.Psnr);
         Assert.True(psnr > 24, $"{file}: {psnr:F2} dB (kodim01-06)");
